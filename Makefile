@@ -1,0 +1,58 @@
+# The two commands of the README: `make run` and `make test`. Every install step lives here.
+#
+# PYTHON picks the interpreter ficus embeds and the venv is built with (default python3.11;
+# `PYTHON=python3.12 make run` works too, pyenv versions included).
+
+PYTHON ?= python3.11
+VENV ?= .venv
+CARGO ?= cargo
+BIND ?= 127.0.0.1:8000
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+
+# The real interpreter behind $(PYTHON), found through pyenv when it is not on PATH.
+PYTHON_BIN := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null || \
+	{ v=$$(echo "$(PYTHON)" | sed -n 's/^python\([0-9.]*\)$$/\1/p'); \
+	  [ -n "$$v" ] && command -v pyenv >/dev/null && \
+	  PYENV_VERSION=$$(pyenv versions --bare | grep "^$$v" | tail -n 1) pyenv which "$(PYTHON)"; })
+PY_VERSION := $(shell $(PYTHON_BIN) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+VENV_PY := $(VENV)/bin/python
+STAMP := $(VENV)/.ficus-$(PY_VERSION)
+LEGACY := legacy_django
+DB := $(LEGACY)/var/db.sqlite3
+
+export PYO3_PYTHON := $(PYTHON_BIN)
+
+.PHONY: run test build venv db check-python rust-test django-test
+
+run: db build
+	$(TARGET_DIR)/release/ficus serve --venv $(VENV) -b $(BIND) --access-logfile -
+
+test: venv
+	$(CARGO) build
+	FICUS_TEST_VENV=$(abspath $(VENV)) $(CARGO) test -- --test-threads 2
+	cd $(LEGACY) && ../$(VENV_PY) manage.py test --noinput
+
+build: venv
+	$(CARGO) build --release
+
+check-python:
+	@test -n "$(PY_VERSION)" || { echo "ficus: $(PYTHON) was not found; install CPython 3.11 (or set PYTHON=python3.X)"; exit 1; }
+
+venv: check-python $(STAMP)
+
+# A venv for another Python version is rebuilt rather than reused: ficus refuses mismatches.
+$(STAMP): $(LEGACY)/requirements.txt
+	@if [ -x $(VENV_PY) ] && [ "$$($(VENV_PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PY_VERSION)" ]; then \
+		echo "rebuilding $(VENV) for Python $(PY_VERSION)"; rm -rf $(VENV); fi
+	@[ -x $(VENV_PY) ] || $(PYTHON_BIN) -m venv $(VENV)
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r $(LEGACY)/requirements.txt
+	@rm -f $(VENV)/.ficus-*
+	@touch $@
+
+# Migrates every time (cheap), seeds only a new database so data made through the site stays.
+db: venv
+	@mkdir -p $(LEGACY)/var
+	@new=0; [ -f $(DB) ] || new=1; \
+	cd $(LEGACY) && ../$(VENV_PY) manage.py migrate --noinput -v 0 && \
+	if [ $$new = 1 ]; then ../$(VENV_PY) manage.py seed --articles 50 --seed 42; fi && \
+	../$(VENV_PY) manage.py collectstatic --noinput -v 0

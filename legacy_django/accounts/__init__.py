@@ -1,0 +1,1 @@
+"""Sign-in, sign-out and the signed-in user's profile page."""

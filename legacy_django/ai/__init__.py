@@ -1,0 +1,1 @@
+"""JSON endpoints over legacy.ai: summaries, keywords and related articles."""

@@ -1,0 +1,1 @@
+"""Articles, tags and reader comments: the HTML pages and the JSON API."""

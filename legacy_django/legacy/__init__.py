@@ -1,0 +1,1 @@
+"""The ``legacy`` Django project: settings, root URLconf and shared helpers."""

@@ -1,0 +1,114 @@
+//! The command line, in gunicorn's conventions (`ficus serve APP -b ADDR --threads N ...`).
+//!
+//! Only parsing and defaults live here; nothing is started, bound or imported.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ficus",
+    version,
+    about = "Serve an unmodified Django project in-process, and port it to Rust one route at a time."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve a WSGI application (a Django project) over HTTP, as gunicorn would.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The WSGI application, `module:attr` or `module` (attr `application`). Defaults to the
+    /// `[django] wsgi` entry of the routes file.
+    pub app: Option<String>,
+
+    /// Address to listen on: HOST, HOST:PORT or [IPV6]:PORT; repeatable. Defaults to
+    /// 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set.
+    #[arg(short = 'b', long = "bind")]
+    pub bind: Vec<String>,
+
+    /// Worker processes. Only one is supported so far.
+    #[arg(
+        short = 'w',
+        long = "workers",
+        env = "WEB_CONCURRENCY",
+        default_value_t = 1
+    )]
+    pub workers: usize,
+
+    /// Python threads that run the WSGI application.
+    #[arg(long, default_value_t = 4)]
+    pub threads: usize,
+
+    /// Requests allowed to wait for a free Python thread before new ones get 503.
+    #[arg(long = "queue-size", default_value_t = 128)]
+    pub queue_size: usize,
+
+    /// The routes file; its `[django]` section supplies APP, settings and path when not given.
+    /// Defaults to ./routes.toml when that file exists.
+    #[arg(long)]
+    pub routes: Option<PathBuf>,
+
+    /// Change to this directory before loading the application.
+    #[arg(long)]
+    pub chdir: Option<PathBuf>,
+
+    /// Comma-separated directories to put on sys.path before loading the application.
+    #[arg(long)]
+    pub pythonpath: Option<String>,
+
+    /// The virtualenv to run in. Defaults to $VIRTUAL_ENV, else ./.venv.
+    #[arg(long)]
+    pub venv: Option<PathBuf>,
+
+    /// Django settings module (sets DJANGO_SETTINGS_MODULE).
+    #[arg(long)]
+    pub settings: Option<String>,
+
+    /// Access log file, `-` for stdout. Off when not given.
+    #[arg(long = "access-logfile")]
+    pub access_logfile: Option<String>,
+
+    /// Seconds a request may wait for the application to start answering before it gets 504.
+    #[arg(short = 't', long, default_value_t = 30)]
+    pub timeout: u64,
+
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long = "graceful-timeout", default_value_t = 30)]
+    pub graceful_timeout: u64,
+
+    /// Seconds an idle keep-alive connection, or a client sending its headers, is waited for.
+    #[arg(long = "keep-alive", default_value_t = 5)]
+    pub keep_alive: u64,
+
+    /// Longest request line, in bytes (414 beyond it).
+    #[arg(long = "limit-request-line", default_value_t = 4094)]
+    pub limit_request_line: usize,
+
+    /// Most header fields in a request (431 beyond it).
+    #[arg(long = "limit-request-fields", default_value_t = 100)]
+    pub limit_request_fields: usize,
+
+    /// Longest header field, name and value, in bytes (431 beyond it).
+    #[arg(long = "limit-request-field-size", default_value_t = 8190)]
+    pub limit_request_field_size: usize,
+
+    /// Largest request body, in bytes (413 beyond it).
+    #[arg(long = "max-body-size", default_value_t = 100 * 1024 * 1024)]
+    pub max_body_size: u64,
+
+    /// Comma-separated addresses or networks whose X-Forwarded-* headers are trusted; `*` for all.
+    #[arg(
+        long = "forwarded-allow-ips",
+        env = "FORWARDED_ALLOW_IPS",
+        default_value = "127.0.0.1,::1"
+    )]
+    pub forwarded_allow_ips: String,
+}

@@ -1,0 +1,187 @@
+//! Resolves what to serve: the command line, completed by the `[django]` section of routes.toml.
+//!
+//! It reads files and checks them; it does not start Python or bind sockets. Route entries
+//! (`[[route]]`) are not interpreted here.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::ServeArgs;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the routes file {path}: {source}")]
+    RoutesUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the routes file {path} is not valid: {message}")]
+    RoutesInvalid { path: PathBuf, message: String },
+    #[error(
+        "no application to serve: pass one (`ficus serve mysite.wsgi`) or set `wsgi` under [django] in routes.toml"
+    )]
+    NoApp,
+    #[error(
+        "APP `{0}` is not of the form `module` or `module:attribute` (for example `mysite.wsgi:application`)"
+    )]
+    BadApp(String),
+    #[error("--chdir {path}: {source}")]
+    Chdir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The `[django]` section of routes.toml.
+#[derive(Debug, Default, Deserialize)]
+pub struct DjangoSection {
+    pub wsgi: Option<String>,
+    pub settings: Option<String>,
+    /// A directory put on sys.path, relative to the routes file.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RoutesFile {
+    #[serde(default)]
+    django: DjangoSection,
+}
+
+/// `module:attr` split into its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRef {
+    pub module: String,
+    pub attr: String,
+}
+
+impl AppRef {
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let (module, attr) = text.split_once(':').unwrap_or((text, "application"));
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.split('.').all(|part| {
+                    !part.is_empty()
+                        && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+                        && !part.starts_with(|c: char| c.is_ascii_digit())
+                })
+        };
+        if !valid(module) || !valid(attr) {
+            return Err(ConfigError::BadApp(text.to_owned()));
+        }
+        Ok(Self {
+            module: module.to_owned(),
+            attr: attr.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for AppRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.module, self.attr)
+    }
+}
+
+/// Everything the Python side needs to load the application.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub app: AppRef,
+    pub settings: Option<String>,
+    /// Absolute directories to prepend to sys.path, in order.
+    pub python_path: Vec<PathBuf>,
+}
+
+/// Reads the routes file (when there is one), changes directory if asked, and resolves the app.
+pub fn resolve(args: &ServeArgs) -> Result<AppConfig, ConfigError> {
+    let (routes_path, explicit) = match &args.routes {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from("routes.toml"), false),
+    };
+    let routes_path = absolute(&routes_path);
+    let django = if explicit || routes_path.is_file() {
+        load_django_section(&routes_path)?
+    } else {
+        DjangoSection::default()
+    };
+
+    let mut python_path = Vec::new();
+    if let Some(dir) = &django.path {
+        let base = routes_path.parent().unwrap_or(Path::new("."));
+        python_path.push(base.join(dir));
+    }
+
+    if let Some(dir) = &args.chdir {
+        std::env::set_current_dir(dir).map_err(|source| ConfigError::Chdir {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    // gunicorn puts the working directory on sys.path, so `ficus serve mysite.wsgi` run from the
+    // project directory finds `mysite`.
+    if let Ok(cwd) = std::env::current_dir() {
+        python_path.insert(0, cwd);
+    }
+    if let Some(dirs) = &args.pythonpath {
+        for dir in dirs.split(',').filter(|d| !d.is_empty()) {
+            python_path.insert(0, absolute(Path::new(dir)));
+        }
+    }
+
+    let app_text = args.app.clone().or(django.wsgi).ok_or(ConfigError::NoApp)?;
+    Ok(AppConfig {
+        app: AppRef::parse(&app_text)?,
+        settings: args.settings.clone().or(django.settings),
+        python_path,
+    })
+}
+
+fn load_django_section(path: &Path) -> Result<DjangoSection, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::RoutesUnreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    let file: RoutesFile = toml::from_str(&text).map_err(|e| ConfigError::RoutesInvalid {
+        path: path.to_owned(),
+        message: e.message().to_owned(),
+    })?;
+    Ok(file.django)
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_without_attribute_means_application() {
+        let app = AppRef::parse("legacy.wsgi").unwrap();
+        assert_eq!(app.module, "legacy.wsgi");
+        assert_eq!(app.attr, "application");
+    }
+
+    #[test]
+    fn app_with_attribute_is_split() {
+        let app = AppRef::parse("legacy.wsgi:app").unwrap();
+        assert_eq!(
+            (app.module.as_str(), app.attr.as_str()),
+            ("legacy.wsgi", "app")
+        );
+    }
+
+    #[test]
+    fn malformed_app_is_refused() {
+        for bad in [
+            "",
+            "legacy..wsgi",
+            "legacy.wsgi:",
+            "legacy/wsgi",
+            "1abc",
+            "a:b:c",
+        ] {
+            assert!(AppRef::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+}

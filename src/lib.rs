@@ -1,0 +1,10 @@
+//! ficus: one Rust binary that serves an unmodified Django project in-process (through pyo3) and
+//! lets a team port it to Rust one route at a time.
+
+pub mod cli;
+pub mod config;
+pub mod python;
+pub mod serve;
+pub mod server;
+pub mod static_files;
+pub mod wsgi;

@@ -1,0 +1,20 @@
+//! The `ficus` command. Errors a user can cause end here as one sentence and exit status 1.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ficus::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => ficus::serve::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("ficus: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! `ficus serve`: puts the pieces together in the order embedding needs. Sockets are bound
+//! first (a busy port fails fast), then Python starts on the main thread, then tokio and its
+//! signal handlers (registered before Django imports `signal`, so Ctrl-C and SIGTERM reach us),
+//! then the application is imported, and only then are requests accepted.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use pyo3::prelude::*;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use crate::cli::ServeArgs;
+use crate::python::{app, pool::PythonPool, runtime};
+use crate::server::access_log::AccessLog;
+use crate::server::guard::HeadLimits;
+use crate::server::proxy::ForwardedPolicy;
+use crate::server::service::Shared;
+use crate::server::{self, HeaderCase, ServerSettings, Stop, listen};
+use crate::static_files::StaticFiles;
+use crate::wsgi::WsgiApp;
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    if args.workers > 1 {
+        tracing::warn!(
+            "{} worker processes were asked for, but ficus runs one process so far; serving with 1",
+            args.workers
+        );
+    }
+    let venv = runtime::find_venv(args.venv.as_deref())?;
+    let venv_python = runtime::check_venv(&venv)?;
+    let app_config = crate::config::resolve(&args)?;
+    let forwarded = ForwardedPolicy::parse(&args.forwarded_allow_ips)?;
+    let access_log = match &args.access_logfile {
+        Some(target) => {
+            Some(Arc::new(AccessLog::open(target).with_context(|| {
+                format!("cannot open the access log {target}")
+            })?))
+        }
+        None => None,
+    };
+    let addresses = listen::addresses(&args.bind)?;
+    let listeners = addresses
+        .iter()
+        .map(|addr| listen::bind(*addr))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let argv: Vec<String> = std::env::args().collect();
+    runtime::initialize(&venv_python, &argv)?;
+
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ficus-io")
+        .build()
+        .context("cannot start the async runtime")?;
+    let (stop_tx, stop_rx) = watch::channel(None);
+    tokio
+        .block_on(watch_signals(stop_tx))
+        .context("cannot install signal handlers")?;
+
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let venv_shown = venv.display().to_string();
+    let (wsgi, static_config) = Python::attach(|py| -> anyhow::Result<_> {
+        let loaded = app::load(py, &app_config, &venv_shown)?;
+        let wsgi = WsgiApp::new(py, loaded.app, tokio.handle().clone(), timeout)
+            .map_err(|e| anyhow::anyhow!("cannot prepare the WSGI bridge: {e}"))?;
+        Ok((wsgi, loaded.static_files))
+    })?;
+
+    let pool = Arc::new(
+        PythonPool::start(
+            args.threads,
+            args.queue_size,
+            Arc::new(app::close_thread_resources),
+        )
+        .context("cannot start the Python threads")?,
+    );
+    let static_files = static_config.map(|s| StaticFiles::new(s.url_prefix, &s.root));
+    let shared = Arc::new(Shared {
+        pool: pool.clone(),
+        wsgi: Arc::new(wsgi),
+        static_files,
+        forwarded,
+        access_log,
+        header_case: HeaderCase::default(),
+        timeout,
+        max_body_size: args.max_body_size,
+    });
+    let settings = ServerSettings {
+        limits: HeadLimits {
+            request_line: args.limit_request_line,
+            fields: args.limit_request_fields,
+            field_size: args.limit_request_field_size,
+        },
+        keep_alive: Duration::from_secs(args.keep_alive.max(1)),
+        graceful_timeout: Duration::from_secs(args.graceful_timeout),
+    };
+
+    for listener in &listeners {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("Listening at: http://{addr} ({})", app_config.app);
+        }
+    }
+    tracing::info!(
+        "Serving with {} Python threads, Python {} from {}",
+        pool.size(),
+        runtime::EMBEDDED_VERSION,
+        venv_shown
+    );
+
+    let how = tokio.block_on(server::run(listeners, shared, settings, stop_rx))?;
+    if how == Stop::Quick {
+        tracing::info!("Stopped");
+        std::process::exit(0);
+    }
+    let deadline = Instant::now() + settings.graceful_timeout;
+    let stopper = std::thread::spawn(move || pool.shutdown());
+    while !stopper.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if stopper.is_finished() {
+        Python::attach(app::finish);
+    } else {
+        tracing::warn!("Python threads still busy after the graceful timeout; exiting anyway");
+    }
+    tracing::info!("Shutting down: drained");
+    std::process::exit(0);
+}
+
+/// SIGTERM drains, SIGINT stops at once; a second signal of either kind stops at once.
+async fn watch_signals(stop: watch::Sender<Option<Stop>>) -> std::io::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        let first = tokio::select! {
+            _ = term.recv() => Stop::Drain,
+            _ = int.recv() => Stop::Quick,
+        };
+        tracing::info!(
+            "{}",
+            match first {
+                Stop::Drain => "Received SIGTERM: finishing in-flight requests",
+                Stop::Quick => "Received SIGINT: stopping",
+            }
+        );
+        let _ = stop.send(Some(first));
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        std::process::exit(0);
+    });
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FICUS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,128 @@
+//! The access log, in gunicorn's default format:
+//! `%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"`.
+//!
+//! One line per response, written when the response body is finished (so `%(b)s` is the real
+//! byte count). It never fails a request: a write error is reported once and ignored.
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use base64::Engine;
+
+pub struct AccessLog {
+    out: Mutex<Box<dyn Write + Send>>,
+    failed: AtomicBool,
+}
+
+/// What is known of a request when its response starts.
+pub struct Entry {
+    pub remote: String,
+    pub user: String,
+    pub time: String,
+    pub request_line: String,
+    pub status: u16,
+    pub referer: String,
+    pub user_agent: String,
+}
+
+impl AccessLog {
+    /// `-` is stdout; anything else is a file, appended to.
+    pub fn open(target: &str) -> std::io::Result<Self> {
+        let out: Box<dyn Write + Send> = if target == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(target)?,
+            )
+        };
+        Ok(Self {
+            out: Mutex::new(out),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    pub fn write(&self, entry: &Entry, sent: u64) {
+        let bytes = if sent == 0 {
+            "-".to_owned()
+        } else {
+            sent.to_string()
+        };
+        let line = format!(
+            "{} - {} {} \"{}\" {} {} \"{}\" \"{}\"\n",
+            entry.remote,
+            entry.user,
+            entry.time,
+            entry.request_line,
+            entry.status,
+            bytes,
+            entry.referer,
+            entry.user_agent
+        );
+        let Ok(mut out) = self.out.lock() else {
+            return;
+        };
+        if out
+            .write_all(line.as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+            && !self.failed.swap(true, Ordering::Relaxed)
+        {
+            tracing::error!("cannot write the access log; further errors are not reported");
+        }
+    }
+}
+
+impl Entry {
+    pub fn new(
+        remote: std::net::IpAddr,
+        method: &http::Method,
+        uri: &http::Uri,
+        version: http::Version,
+        headers: &http::HeaderMap,
+        status: u16,
+    ) -> Self {
+        let header = |name: http::header::HeaderName| {
+            headers
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_else(|| "-".to_owned())
+        };
+        let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let version = match version {
+            http::Version::HTTP_10 => "HTTP/1.0",
+            http::Version::HTTP_2 => "HTTP/2.0",
+            _ => "HTTP/1.1",
+        };
+        Self {
+            remote: remote.to_string(),
+            user: basic_auth_user(headers).unwrap_or_else(|| "-".to_owned()),
+            time: chrono::Local::now()
+                .format("[%d/%b/%Y:%H:%M:%S %z]")
+                .to_string(),
+            request_line: format!("{method} {target} {version}"),
+            status,
+            referer: header(http::header::REFERER),
+            user_agent: header(http::header::USER_AGENT),
+        }
+    }
+}
+
+fn basic_auth_user(headers: &http::HeaderMap) -> Option<String> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    Some(
+        text.split_once(':')
+            .map_or(text.clone(), |(u, _)| u.to_owned()),
+    )
+}

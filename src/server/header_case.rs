@@ -1,0 +1,108 @@
+//! Writes HTTP/1 response header names in the case the application gave them (`ETag`,
+//! `X-Frame-Options`, a quirky `Content-length`), as gunicorn does, where hyper would lower-case.
+//!
+//! hyper keeps original case only through a private extension that it fills when it parses a
+//! message. So for each distinct list of header names we let hyper parse a tiny in-memory request
+//! carrying exactly those names, keep the extensions it produced, and attach a clone to every
+//! response with the same names. The cache is bounded; HTTP/2 ignores all of this (its header
+//! names are lower case by definition).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use http::{Extensions, Request, Response};
+use http_body_util::Empty;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
+
+const MAX_ENTRIES: usize = 1024;
+
+#[derive(Default)]
+pub struct HeaderCase {
+    cache: Mutex<HashMap<String, Extensions>>,
+}
+
+impl HeaderCase {
+    /// Extensions that make hyper write `names` (in response order) with their original case.
+    pub async fn extensions_for(&self, names: &[&str]) -> Option<Extensions> {
+        let key = names.join("\n");
+        if let Some(found) = self.cache.lock().ok()?.get(&key) {
+            return Some(found.clone());
+        }
+        let extensions = parse_names(names).await?;
+        if let Ok(mut cache) = self.cache.lock()
+            && cache.len() < MAX_ENTRIES
+        {
+            cache.insert(key, extensions.clone());
+        }
+        Some(extensions)
+    }
+}
+
+async fn parse_names(names: &[&str]) -> Option<Extensions> {
+    let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+    let has = |wanted: &str| names.iter().any(|n| n.eq_ignore_ascii_case(wanted));
+    // The headers hyper may add itself, spelled as gunicorn spells them. Content-Length comes
+    // before Transfer-Encoding, or hyper's parser would drop it from the case map.
+    let added = ["Content-Length", "Date", "Connection", "Transfer-Encoding"]
+        .into_iter()
+        .filter(|name| !has(name));
+    for name in names.iter().copied().chain(added) {
+        // Values hyper's request parser accepts for the framing headers.
+        let value: &[u8] = if name.eq_ignore_ascii_case("content-length") {
+            b"0"
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            b"chunked"
+        } else {
+            b"x"
+        };
+        head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value);
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+
+    let (mut client, server) = tokio::io::duplex(head.len() + 1024);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = Mutex::new(Some(tx));
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        if let Some(tx) = tx.lock().ok().and_then(|mut slot| slot.take()) {
+            let _ = tx.send(std::mem::take(req.extensions_mut()));
+        }
+        async { Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new())) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .preserve_header_case(true)
+        .serve_connection(TokioIo::new(server), service);
+    let driver = tokio::spawn(connection);
+    client.write_all(&head).await.ok()?;
+    let extensions = rx.await.ok();
+    drop(client);
+    driver.abort();
+    extensions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn repeated_lists_are_served_from_the_cache() {
+        let case = HeaderCase::default();
+        assert!(
+            case.extensions_for(&["ETag", "Set-Cookie", "Set-Cookie"])
+                .await
+                .is_some()
+        );
+        assert!(
+            case.extensions_for(&["ETag", "Set-Cookie", "Set-Cookie"])
+                .await
+                .is_some()
+        );
+        assert_eq!(case.cache.lock().unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,147 @@
+//! The HTTP server: accept loops on every listening socket, one hyper connection per client
+//! (HTTP/1.1 with keep-alive, or HTTP/2 when the client opens with its preface), and the two ways
+//! to stop: drain (SIGTERM) and quick (SIGINT).
+//!
+//! It knows nothing of Python; each request goes to `service::handle`.
+
+pub mod access_log;
+pub mod body;
+mod errors;
+pub mod guard;
+mod header_case;
+pub mod listen;
+pub mod proxy;
+pub mod service;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use header_case::HeaderCase;
+
+use guard::{Guarded, HeadLimits, Verdicts};
+use service::{Connection, Shared};
+
+#[derive(Debug, Clone, Copy)]
+pub struct ServerSettings {
+    pub limits: HeadLimits,
+    pub keep_alive: Duration,
+    pub graceful_timeout: Duration,
+}
+
+/// How the server was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM: stop accepting, let in-flight requests finish.
+    Drain,
+    /// SIGINT: stop now.
+    Quick,
+}
+
+/// Serves until `stop` fires; returns once connections are drained (or the grace period ends).
+pub async fn run(
+    listeners: Vec<std::net::TcpListener>,
+    shared: Arc<Shared>,
+    settings: ServerSettings,
+    mut stop: watch::Receiver<Option<Stop>>,
+) -> std::io::Result<Stop> {
+    let graceful = Arc::new(GracefulShutdown::new());
+    let (closing_tx, _) = watch::channel(false);
+    let mut accept_tasks = Vec::new();
+    for listener in listeners {
+        let listener = TcpListener::from_std(listener)?;
+        let mut closing = closing_tx.subscribe();
+        let shared = shared.clone();
+        let graceful = graceful.clone();
+        accept_tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = closing.changed() => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, peer)) => {
+                            let local = stream.local_addr().unwrap_or(peer);
+                            let _ = stream.set_nodelay(true);
+                            serve_connection(stream, peer, local, &shared, settings, &graceful);
+                        }
+                        Err(err) => {
+                            // Out of file descriptors and the like: pause instead of spinning.
+                            tracing::error!("accept failed: {err}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    },
+                }
+            }
+        }));
+    }
+
+    let how = loop {
+        if let Some(how) = *stop.borrow_and_update() {
+            break how;
+        }
+        if stop.changed().await.is_err() {
+            break Stop::Quick;
+        }
+    };
+    let _ = closing_tx.send(true);
+    for task in accept_tasks {
+        let _ = task.await;
+    }
+    if how == Stop::Drain {
+        let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
+        if tokio::time::timeout(settings.graceful_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("graceful timeout reached with requests still in flight");
+        }
+    }
+    Ok(how)
+}
+
+fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    local: std::net::SocketAddr,
+    shared: &Arc<Shared>,
+    settings: ServerSettings,
+    graceful: &GracefulShutdown,
+) {
+    let verdicts = Verdicts::default();
+    let io = TokioIo::new(Guarded::new(stream, settings.limits, verdicts.clone()));
+    let conn = Arc::new(Connection {
+        peer,
+        local,
+        verdicts,
+    });
+    let shared = shared.clone();
+    let service =
+        hyper::service::service_fn(move |req| service::handle(shared.clone(), conn.clone(), req));
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(settings.keep_alive)
+        // The guard judges the field count; hyper must let one more through for it to do so.
+        .max_headers(settings.limits.fields + 1)
+        .preserve_header_case(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(
+            u32::try_from(settings.limits.fields * settings.limits.field_size).unwrap_or(u32::MAX),
+        );
+    let connection = builder.serve_connection(io, service).into_owned();
+    let watched = graceful.watch(connection);
+    tokio::spawn(async move {
+        if let Err(err) = watched.await {
+            tracing::debug!("connection from {peer} ended: {err}");
+        }
+    });
+}

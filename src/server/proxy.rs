@@ -1,0 +1,137 @@
+//! Which peers may speak for the client: `X-Forwarded-Proto` (and gunicorn's other secure-scheme
+//! headers) set `wsgi.url_scheme`, and `X-Forwarded-For` sets REMOTE_ADDR, but only when the
+//! socket peer is listed in `--forwarded-allow-ips` (loopback by default, as in gunicorn).
+
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--forwarded-allow-ips: `{0}` is not an IP address or network (use e.g. `127.0.0.1,10.0.0.0/8`, or `*`)"
+)]
+pub struct BadAllowList(String);
+
+#[derive(Debug, Clone)]
+pub struct ForwardedPolicy {
+    trust_all: bool,
+    networks: Vec<IpNet>,
+}
+
+impl ForwardedPolicy {
+    pub fn parse(list: &str) -> Result<Self, BadAllowList> {
+        let mut policy = Self {
+            trust_all: false,
+            networks: Vec::new(),
+        };
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if item == "*" {
+                policy.trust_all = true;
+            } else if let Ok(net) = item.parse::<IpNet>() {
+                policy.networks.push(net);
+            } else if let Ok(ip) = item.parse::<IpAddr>() {
+                policy.networks.push(IpNet::from(ip));
+            } else {
+                return Err(BadAllowList(item.to_owned()));
+            }
+        }
+        Ok(policy)
+    }
+
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.trust_all || self.networks.iter().any(|net| net.contains(&ip))
+    }
+
+    /// `https` when a trusted peer says the original request was secure.
+    pub fn scheme(&self, peer: SocketAddr, headers: &http::HeaderMap) -> &'static str {
+        if !self.trusts(peer.ip()) {
+            return "http";
+        }
+        let says = |name: &str, secure: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().eq_ignore_ascii_case(secure))
+        };
+        let secure = [
+            says("x-forwarded-proto", "https"),
+            says("x-forwarded-protocol", "ssl"),
+            says("x-forwarded-ssl", "on"),
+        ];
+        if secure.contains(&Some(true)) {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The client address: the right-most X-Forwarded-For entry that is not itself a trusted
+    /// proxy, when the peer is trusted; otherwise the peer.
+    pub fn client(&self, peer: SocketAddr, headers: &http::HeaderMap) -> SocketAddr {
+        if !self.trusts(peer.ip()) {
+            return peer;
+        }
+        let hops: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|hop| hop.trim().parse().ok())
+            .collect();
+        hops.iter()
+            .rev()
+            .find(|ip| !self.trusts(**ip))
+            .or(hops.first())
+            .map_or(peer, |ip| SocketAddr::new(*ip, peer.port()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> http::HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    http::HeaderName::from_static(k),
+                    http::HeaderValue::from_static(v),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn forwarded_proto_counts_only_from_trusted_peers() {
+        let policy = ForwardedPolicy::parse("127.0.0.1,::1").unwrap();
+        let h = headers(&[("x-forwarded-proto", "https")]);
+        assert_eq!(
+            policy.scheme("127.0.0.1:5000".parse().unwrap(), &h),
+            "https"
+        );
+        assert_eq!(policy.scheme("[::1]:5000".parse().unwrap(), &h), "https");
+        assert_eq!(policy.scheme("10.1.2.3:5000".parse().unwrap(), &h), "http");
+    }
+
+    #[test]
+    fn forwarded_for_names_the_first_untrusted_hop_from_the_right() {
+        let policy = ForwardedPolicy::parse("127.0.0.1, 10.0.0.0/8").unwrap();
+        let h = headers(&[("x-forwarded-for", "203.0.113.9, 10.0.0.7")]);
+        let client = policy.client("127.0.0.1:5000".parse().unwrap(), &h);
+        assert_eq!(client.ip().to_string(), "203.0.113.9");
+        let spoofed = policy.client("198.51.100.1:5000".parse().unwrap(), &h);
+        assert_eq!(spoofed.ip().to_string(), "198.51.100.1");
+    }
+
+    #[test]
+    fn garbage_in_the_allow_list_is_refused() {
+        assert!(ForwardedPolicy::parse("127.0.0.1,nonsense").is_err());
+        assert!(
+            ForwardedPolicy::parse("*")
+                .unwrap()
+                .trusts("8.8.8.8".parse().unwrap())
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! Builds the WSGI environ dict with the keys gunicorn provides, PEP 3333's way: native strings
+//! carrying latin-1, PATH_INFO percent-decoded, QUERY_STRING raw, `HTTP_*` for headers with
+//! repeated ones joined, and header names containing `_` dropped so no one can spoof
+//! `HTTP_X_FORWARDED_FOR` with `X_Forwarded_For`.
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+
+use super::input::Input;
+use super::{WsgiApp, WsgiRequest};
+
+pub fn build<'py>(
+    py: Python<'py>,
+    request: &WsgiRequest,
+    input: Input,
+    app: &WsgiApp,
+) -> PyResult<Bound<'py, PyDict>> {
+    let environ = PyDict::new(py);
+    let set = |key: &Bound<'py, PyString>, value: &str| environ.set_item(key, value);
+
+    set(intern!(py, "REQUEST_METHOD"), request.method.as_str())?;
+    set(intern!(py, "SCRIPT_NAME"), "")?;
+    let path = request.uri.path();
+    let decoded = percent_encoding::percent_decode(path.as_bytes()).collect::<Vec<u8>>();
+    set(intern!(py, "PATH_INFO"), &latin1(&decoded))?;
+    set(
+        intern!(py, "QUERY_STRING"),
+        request.uri.query().unwrap_or(""),
+    )?;
+    let raw_uri = request
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or(path);
+    set(intern!(py, "RAW_URI"), raw_uri)?;
+    set(intern!(py, "SERVER_PROTOCOL"), protocol(request.version))?;
+    set(intern!(py, "REMOTE_ADDR"), &request.client.ip().to_string())?;
+    set(
+        intern!(py, "REMOTE_PORT"),
+        &request.client.port().to_string(),
+    )?;
+
+    let (server_name, server_port) = server_name_port(request);
+    set(intern!(py, "SERVER_NAME"), &server_name)?;
+    set(intern!(py, "SERVER_PORT"), &server_port)?;
+
+    if let Some(length) = request.content_length {
+        set(intern!(py, "CONTENT_LENGTH"), &length.to_string())?;
+    }
+
+    let mut has_host = false;
+    for name in request.headers.keys() {
+        let name = name.as_str();
+        if name.contains('_') || name == "content-length" || name == "transfer-encoding" {
+            continue;
+        }
+        let separator = if name == "cookie" { "; " } else { "," };
+        let mut joined = String::new();
+        for (i, value) in request.headers.get_all(name).iter().enumerate() {
+            if i > 0 {
+                joined.push_str(separator);
+            }
+            joined.push_str(&latin1(value.as_bytes()));
+        }
+        if name == "content-type" {
+            set(intern!(py, "CONTENT_TYPE"), &joined)?;
+            continue;
+        }
+        has_host |= name == "host";
+        let key: String = "HTTP_"
+            .chars()
+            .chain(name.chars().map(|c| match c {
+                '-' => '_',
+                c => c.to_ascii_uppercase(),
+            }))
+            .collect();
+        environ.set_item(key, joined)?;
+    }
+    if !has_host {
+        // HTTP/2 carries the host in :authority.
+        if let Some(authority) = request.uri.authority() {
+            set(intern!(py, "HTTP_HOST"), authority.as_str())?;
+        }
+    }
+
+    environ.set_item(intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
+    set(intern!(py, "wsgi.url_scheme"), request.url_scheme)?;
+    environ.set_item(intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
+    environ.set_item(intern!(py, "wsgi.errors"), app.errors.bind(py))?;
+    environ.set_item(intern!(py, "wsgi.multithread"), true)?;
+    environ.set_item(intern!(py, "wsgi.multiprocess"), false)?;
+    environ.set_item(intern!(py, "wsgi.run_once"), false)?;
+    environ.set_item(intern!(py, "wsgi.input_terminated"), true)?;
+    environ.set_item(intern!(py, "wsgi.file_wrapper"), app.file_wrapper.bind(py))?;
+    Ok(environ)
+}
+
+fn protocol(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// SERVER_NAME and SERVER_PORT as gunicorn derives them: from Host, else the listening socket.
+fn server_name_port(request: &WsgiRequest) -> (String, String) {
+    let host = request
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri.authority().map(|a| a.as_str()));
+    let default_port = if request.url_scheme == "https" {
+        "443"
+    } else {
+        "80"
+    };
+    match host {
+        Some(host) => match host.rsplit_once(':') {
+            Some((name, port)) if !port.contains(']') => (name.to_owned(), port.to_owned()),
+            _ => (host.to_owned(), default_port.to_owned()),
+        },
+        None => (
+            request.local.ip().to_string(),
+            request.local.port().to_string(),
+        ),
+    }
+}
+
+/// Bytes to a str of the same code points (latin-1), as PEP 3333 wants for native strings.
+pub fn latin1(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(ascii) if ascii.is_ascii() => ascii.to_owned(),
+        _ => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
+}

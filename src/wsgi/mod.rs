@@ -1,0 +1,126 @@
+//! The WSGI bridge (PEP 3333): runs one request through the Python application on a Python
+//! thread and hands the status, headers and body chunks back to the async side over channels.
+//!
+//! Everything here runs on a Python pool thread, attached. It never touches hyper's connection:
+//! the request arrives as plain data plus a body source, the answer leaves through `Reply`.
+
+mod environ;
+mod input;
+mod response;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+pub use input::BodySource;
+pub use response::{Chunk, ResponseHead, WsgiFailure};
+
+use response::{Responder, StartResponse};
+
+/// What the application sees of a request (already decided: scheme, client address, body).
+pub struct WsgiRequest {
+    pub method: http::Method,
+    pub uri: http::Uri,
+    pub version: http::Version,
+    pub headers: http::HeaderMap,
+    /// The client as REMOTE_ADDR/REMOTE_PORT report it (the socket peer, or a trusted proxy's
+    /// X-Forwarded-For).
+    pub client: SocketAddr,
+    pub local: SocketAddr,
+    pub url_scheme: &'static str,
+    /// CONTENT_LENGTH: the header's, or the size of a de-chunked body.
+    pub content_length: Option<u64>,
+    pub body: BodySource,
+}
+
+/// Where the answer goes: the head once, then the body chunks.
+pub struct Reply {
+    pub head: tokio::sync::oneshot::Sender<Result<ResponseHead, WsgiFailure>>,
+    pub body: tokio::sync::mpsc::Sender<Chunk>,
+}
+
+/// The loaded application and the objects every environ shares.
+pub struct WsgiApp {
+    app: Py<PyAny>,
+    file_wrapper: Py<PyAny>,
+    errors: Py<PyAny>,
+    runtime: tokio::runtime::Handle,
+    body_read_timeout: Duration,
+}
+
+impl WsgiApp {
+    pub fn new(
+        py: Python<'_>,
+        app: Py<PyAny>,
+        runtime: tokio::runtime::Handle,
+        body_read_timeout: Duration,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            app,
+            file_wrapper: py.import("wsgiref.util")?.getattr("FileWrapper")?.unbind(),
+            errors: py.import("sys")?.getattr("stderr")?.unbind(),
+            runtime,
+            body_read_timeout,
+        })
+    }
+
+    /// Calls the application, iterates its answer into `reply`, and calls `close()` on the
+    /// iterable whatever happens (success, exception, client gone).
+    pub fn handle(&self, py: Python<'_>, request: WsgiRequest, reply: Reply) {
+        let label = format!("{} {}", request.method, request.uri);
+        let responder = match Py::new(py, Responder::new(reply)) {
+            Ok(responder) => responder,
+            Err(err) => return log_exception(py, &label, &err),
+        };
+        let outcome = self.call(py, request, &responder);
+        let responder = responder.borrow(py);
+        match outcome {
+            Ok(()) => {
+                if let Err(err) = responder.finish(py) {
+                    log_exception(py, &label, &err);
+                    responder.fail(py);
+                }
+            }
+            Err(err) => {
+                log_exception(py, &label, &err);
+                responder.fail(py);
+            }
+        }
+    }
+
+    fn call(
+        &self,
+        py: Python<'_>,
+        mut request: WsgiRequest,
+        responder: &Py<Responder>,
+    ) -> PyResult<()> {
+        let input = input::Input::new(
+            std::mem::replace(&mut request.body, BodySource::Empty),
+            request.content_length.unwrap_or(0),
+            self.runtime.clone(),
+            self.body_read_timeout,
+        );
+        let environ = environ::build(py, &request, input, self)?;
+        let start_response = Py::new(
+            py,
+            StartResponse {
+                responder: responder.clone_ref(py),
+            },
+        )?;
+        let iterable = self.app.bind(py).call1((environ, start_response))?;
+        let result = response::drain(py, &iterable, responder);
+        // PEP 3333: close() on every path; Django's request_finished (and its DB connection
+        // housekeeping) hangs off it.
+        let closed = match iterable.getattr(pyo3::intern!(py, "close")) {
+            Ok(close) => close.call0().map(drop),
+            Err(_) => Ok(()),
+        };
+        result.and(closed)
+    }
+}
+
+fn log_exception(py: Python<'_>, label: &str, err: &PyErr) {
+    tracing::error!("Error handling request {label}");
+    err.display(py);
+}
