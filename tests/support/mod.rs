@@ -1,0 +1,351 @@
+//! Shared by the integration tests: start the real `ficus` binary (or Django's own runserver)
+//! on a free port with a fresh copy of the seeded legacy database, and speak raw HTTP/1.1 to it
+//! over real sockets.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn venv() -> PathBuf {
+    std::env::var_os("FICUS_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv"))
+}
+
+pub fn python() -> PathBuf {
+    venv().join("bin").join("python")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A migrated, seeded and collected legacy site, made once per test binary; each server gets
+/// its own copy of the database and media directory.
+pub struct SiteTemplate {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    static_root: PathBuf,
+}
+
+pub fn site_template() -> &'static SiteTemplate {
+    static TEMPLATE: OnceLock<SiteTemplate> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("template.sqlite3");
+        let static_root = dir.path().join("static");
+        for args in [
+            vec!["migrate", "--noinput", "-v", "0"],
+            vec!["seed", "--articles", "30", "--seed", "7"],
+            vec!["collectstatic", "--noinput", "-v", "0"],
+        ] {
+            let status = Command::new(python())
+                .arg("manage.py")
+                .args(&args)
+                .current_dir(repo().join("legacy_django"))
+                .env("LEGACY_DB_PATH", &db)
+                .env("LEGACY_STATIC_ROOT", &static_root)
+                .stdout(Stdio::null())
+                .status()
+                .expect("run manage.py");
+            assert!(status.success(), "manage.py {args:?} failed");
+        }
+        SiteTemplate {
+            _dir: dir,
+            db,
+            static_root,
+        }
+    })
+}
+
+/// A private copy of the seeded site: database, media root, and the shared static root.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+}
+
+impl Site {
+    pub fn new() -> Self {
+        let template = site_template();
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::copy(&template.db, dir.path().join("db.sqlite3")).expect("copy db");
+        std::fs::create_dir_all(dir.path().join("media")).expect("media dir");
+        Site { dir }
+    }
+
+    pub fn env(&self) -> Vec<(String, String)> {
+        let p = |name: &str| self.dir.path().join(name).display().to_string();
+        vec![
+            ("LEGACY_DB_PATH".into(), p("db.sqlite3")),
+            ("LEGACY_MEDIA_ROOT".into(), p("media")),
+            (
+                "LEGACY_STATIC_ROOT".into(),
+                site_template().static_root.display().to_string(),
+            ),
+        ]
+    }
+
+    pub fn static_root(&self) -> &Path {
+        &site_template().static_root
+    }
+}
+
+/// A server process on 127.0.0.1; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    log: PathBuf,
+    _log_dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// `ficus serve ARGS -b 127.0.0.1:PORT`, run from the repository root.
+    pub fn ficus(args: &[&str], env: &[(String, String)]) -> Self {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ficus"));
+        command
+            .arg("serve")
+            .args(args)
+            .args(["-b", &format!("127.0.0.1:{port}")])
+            .args(["--venv", &venv().display().to_string()]);
+        Self::spawn(command, port, env)
+    }
+
+    /// Django's own `manage.py runserver`: the reference answers.
+    pub fn django(env: &[(String, String)]) -> Self {
+        let port = free_port();
+        let mut command = Command::new(python());
+        command
+            .args(["manage.py", "runserver", "--noreload", "--skip-checks"])
+            .arg(format!("127.0.0.1:{port}"))
+            .current_dir(repo().join("legacy_django"));
+        Self::spawn(command, port, env)
+    }
+
+    fn spawn(mut command: Command, port: u16, env: &[(String, String)]) -> Self {
+        let log_dir = tempfile::tempdir().expect("temp dir");
+        let log = log_dir.path().join("stderr.log");
+        let file = std::fs::File::create(&log).expect("log file");
+        if command.get_current_dir().is_none() {
+            command.current_dir(repo());
+        }
+        command
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env_remove("VIRTUAL_ENV")
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file);
+        let child = command.spawn().expect("spawn server");
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            log,
+            _log_dir: log_dir,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("server exited early ({status}):\n{}", self.log());
+            }
+            if TcpStream::connect(self.addr).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not start listening:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; None if it is still running after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// Writes `raw` and reads until the server closes the connection.
+pub fn exchange(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    stream.write_all(raw).expect("write");
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    out
+}
+
+/// Parses one response off the front of `raw`; returns it and the bytes after it.
+pub fn parse_response(raw: &[u8], head_request: bool) -> (Response, Vec<u8>) {
+    let end = find(raw, b"\r\n\r\n").unwrap_or_else(|| {
+        panic!(
+            "no complete response head in {:?}",
+            String::from_utf8_lossy(raw)
+        )
+    });
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    let _version = parts.next();
+    let status = parts.next().and_then(|s| s.parse().ok()).expect("status");
+    let reason = parts.next().unwrap_or("").to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut rest = &raw[end + 4..];
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let no_body = head_request || status == 204 || status == 304 || (100..200).contains(&status);
+    let body = if no_body {
+        Vec::new()
+    } else if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        let mut body = Vec::new();
+        loop {
+            let line_end = find(rest, b"\r\n").expect("chunk size line");
+            let size_text = String::from_utf8_lossy(&rest[..line_end]).into_owned();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .expect("chunk size");
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                let trailer_end = find(rest, b"\r\n").expect("end of chunked body");
+                rest = &rest[trailer_end + 2..];
+                break;
+            }
+            body.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
+        }
+        body
+    } else if let Some(length) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        let body = rest[..length.min(rest.len())].to_vec();
+        rest = &rest[length.min(rest.len())..];
+        body
+    } else {
+        let body = rest.to_vec();
+        rest = &[];
+        body
+    };
+    (
+        Response {
+            status,
+            reason,
+            headers,
+            body,
+        },
+        rest.to_vec(),
+    )
+}
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// One request on its own connection (`Connection: close`).
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut raw = format!(
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n",
+        addr.port()
+    );
+    for (name, value) in headers {
+        raw.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        raw.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    raw.push_str("Connection: close\r\n\r\n");
+    let mut bytes = raw.into_bytes();
+    bytes.extend_from_slice(body);
+    parse_response(&exchange(addr, &bytes), method == "HEAD").0
+}
+
+pub fn get(addr: SocketAddr, target: &str) -> Response {
+    request(addr, "GET", target, &[], b"")
+}
