@@ -13,7 +13,13 @@ fn edge_server(extra: &[&str]) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("edge.log");
     let pyapps = support::repo().join("tests/pyapps").display().to_string();
-    let mut args = vec!["edge", "--pythonpath", pyapps.as_str(), "--routes", "/dev/null"];
+    let mut args = vec![
+        "edge",
+        "--pythonpath",
+        pyapps.as_str(),
+        "--routes",
+        "/dev/null",
+    ];
     args.extend_from_slice(extra);
     let env = vec![("EDGE_LOG".to_owned(), log.display().to_string())];
     (Server::ficus(&args, &env), dir)
@@ -32,7 +38,10 @@ fn environ_carries_gunicorns_keys_with_latin1_path_and_raw_query() {
     let expected_path: String = "/café/a b/東".bytes().map(char::from).collect();
     assert_eq!(env["PATH_INFO"], expected_path.as_str());
     assert_eq!(env["QUERY_STRING"], "q=caf%C3%A9&x=%20");
-    assert_eq!(env["RAW_URI"], "/caf%C3%A9/a%20b/%E6%9D%B1?q=caf%C3%A9&x=%20");
+    assert_eq!(
+        env["RAW_URI"],
+        "/caf%C3%A9/a%20b/%E6%9D%B1?q=caf%C3%A9&x=%20"
+    );
     assert_eq!(env["HTTP_X_REPEATED"], "one,two");
     // The underscore spelling is dropped; the trusted loopback proxy's header is used.
     assert_eq!(env["HTTP_X_FORWARDED_FOR"], "203.0.113.5");
@@ -43,7 +52,11 @@ fn environ_carries_gunicorns_keys_with_latin1_path_and_raw_query() {
     assert_eq!(env["SERVER_PROTOCOL"], "HTTP/1.1");
     assert_eq!(env["SCRIPT_NAME"], "");
     assert_eq!(env["REQUEST_METHOD"], "GET");
-    assert!(env["REMOTE_PORT"].as_str().is_some_and(|p| p.parse::<u16>().is_ok()));
+    assert!(
+        env["REMOTE_PORT"]
+            .as_str()
+            .is_some_and(|p| p.parse::<u16>().is_ok())
+    );
     assert_eq!(env["wsgi.version"], serde_json::json!([1, 0]));
     assert_eq!(env["wsgi.multithread"], true);
     assert_eq!(env["has_file_wrapper"], true);
@@ -56,7 +69,10 @@ fn forwarded_headers_from_an_untrusted_peer_change_nothing() {
         server.addr,
         "GET",
         "/",
-        &[("X-Forwarded-Proto", "https"), ("X-Forwarded-For", "203.0.113.5")],
+        &[
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-For", "203.0.113.5"),
+        ],
         b"",
     );
     let env = response.json();
@@ -71,7 +87,10 @@ fn http10_is_reported_as_such() {
     let (response, _) = parse_response(&raw, false);
     assert_eq!(response.json()["SERVER_PROTOCOL"], "HTTP/1.0");
     // No Host: SERVER_NAME/PORT come from the listening socket.
-    assert_eq!(response.json()["SERVER_PORT"], server.addr.port().to_string());
+    assert_eq!(
+        response.json()["SERVER_PORT"],
+        server.addr.port().to_string()
+    );
 }
 
 #[test]
@@ -90,13 +109,19 @@ fn a_chunked_body_reaches_the_app_with_a_content_length() {
 fn expect_100_continue_gets_the_interim_answer_then_the_real_one() {
     let (server, _dir) = edge_server(&[]);
     let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream
         .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut interim = [0u8; 25];
     stream.read_exact(&mut interim).unwrap();
-    assert!(interim.starts_with(b"HTTP/1.1 100 Continue"), "{:?}", String::from_utf8_lossy(&interim));
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100 Continue"),
+        "{:?}",
+        String::from_utf8_lossy(&interim)
+    );
     stream.write_all(b"ping").unwrap();
     let mut rest = Vec::new();
     stream.read_to_end(&mut rest).unwrap();
@@ -113,7 +138,10 @@ fn wsgi_input_supports_readline_readlines_and_iteration() {
     let seen = response.json();
     assert_eq!(seen["first"], "first line\n");
     assert_eq!(seen["second"], "sec");
-    assert_eq!(seen["rest"], serde_json::json!(["ond\n", "third\n", "fourth"]));
+    assert_eq!(
+        seen["rest"],
+        serde_json::json!(["ond\n", "third\n", "fourth"])
+    );
     let response = request(server.addr, "POST", "/iterate", &[], body);
     assert_eq!(
         response.json()["lines"],
@@ -124,7 +152,10 @@ fn wsgi_input_supports_readline_readlines_and_iteration() {
 #[test]
 fn head_responses_carry_no_body_but_keep_the_length() {
     let (server, _dir) = edge_server(&[]);
-    let raw = exchange(server.addr, b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let raw = exchange(
+        server.addr,
+        b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     let end = support::find(&raw, b"\r\n\r\n").unwrap();
     assert_eq!(raw.len(), end + 4, "HEAD answered with a body");
     let (response, _) = parse_response(&raw, true);
@@ -151,16 +182,25 @@ fn write_callable_output_comes_before_the_iterable() {
 fn exc_info_replaces_an_unsent_head_and_cuts_a_sent_one() {
     let (server, _dir) = edge_server(&[]);
     let response = get(server.addr, "/exc-info");
-    assert_eq!((response.status, response.reason.as_str()), (503, "Replaced"));
+    assert_eq!(
+        (response.status, response.reason.as_str()),
+        (503, "Replaced")
+    );
     assert_eq!(response.text(), "replaced");
 
     // Headers already sent: the error is re-raised, the stream is cut short (no clean end).
-    let raw = exchange(server.addr, b"GET /exc-info-late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let raw = exchange(
+        server.addr,
+        b"GET /exc-info-late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     let text = String::from_utf8_lossy(&raw);
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     assert!(text.contains("first part"));
     assert!(!text.contains("never"));
-    assert!(!text.ends_with("0\r\n\r\n"), "a cut stream must not look complete: {text}");
+    assert!(
+        !text.ends_with("0\r\n\r\n"),
+        "a cut stream must not look complete: {text}"
+    );
     // And the server carries on.
     assert_eq!(get(server.addr, "/late").status, 200);
 }
@@ -170,7 +210,11 @@ fn an_exception_in_the_app_is_a_logged_500_and_the_next_request_is_served() {
     let (server, _dir) = edge_server(&[]);
     let response = get(server.addr, "/raise");
     assert_eq!(response.status, 500);
-    assert!(server.log().contains("the application failed on purpose"), "{}", server.log());
+    assert!(
+        server.log().contains("the application failed on purpose"),
+        "{}",
+        server.log()
+    );
     assert!(server.log().contains("Traceback"), "{}", server.log());
     assert_eq!(get(server.addr, "/late").status, 200);
 }
@@ -179,7 +223,9 @@ fn an_exception_in_the_app_is_a_logged_500_and_the_next_request_is_served() {
 fn a_streamed_response_arrives_before_the_generator_finishes() {
     let (server, _dir) = edge_server(&[]);
     let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let started = Instant::now();
     stream
         .write_all(b"GET /stream?n=10&delay=0.5&name=early HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -192,7 +238,11 @@ fn a_streamed_response_arrives_before_the_generator_finishes() {
         buf.extend_from_slice(&chunk[..n]);
     }
     // Ten chunks half a second apart take 4.5 s; the first is here long before.
-    assert!(started.elapsed() < Duration::from_secs(3), "first chunk after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "first chunk after {:?}",
+        started.elapsed()
+    );
     assert!(support::find(&buf, b"chunk 9").is_none());
 }
 
@@ -209,12 +259,18 @@ fn a_client_leaving_mid_stream_still_gets_close_called() {
     let log = dir.path().join("edge.log");
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if std::fs::read_to_string(&log).unwrap_or_default().contains("closed abandoned") {
+        if std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("closed abandoned")
+        {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("close() was not called after the client left:\n{}", server.log());
+    panic!(
+        "close() was not called after the client left:\n{}",
+        server.log()
+    );
 }
 
 #[test]

@@ -1,0 +1,306 @@
+//! gunicorn's limits and ficus's own (each answered with its status, the server serving the next
+//! request), back-pressure, timeouts, start-up mistakes, signals, and Django's request_finished
+//! firing when a client leaves mid-stream.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Server, Site, exchange, get, parse_response};
+
+fn edge_server(extra: &[&str]) -> Server {
+    let pyapps = support::repo().join("tests/pyapps").display().to_string();
+    let mut args = vec![
+        "edge",
+        "--pythonpath",
+        pyapps.as_str(),
+        "--routes",
+        "/dev/null",
+    ];
+    args.extend_from_slice(extra);
+    Server::ficus(&args, &[])
+}
+
+fn status_of(server: &Server, raw: &[u8]) -> u16 {
+    let reply = exchange(server.addr, raw);
+    assert!(
+        !reply.is_empty(),
+        "no answer to {:?}",
+        String::from_utf8_lossy(&raw[..raw.len().min(80)])
+    );
+    parse_response(&reply, false).0.status
+}
+
+#[test]
+fn each_limit_gives_its_status_and_the_server_carries_on() {
+    let server = edge_server(&["--max-body-size", "1000"]);
+    let long_line = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(5000));
+    let many: String = (0..101).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let many_fields = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+    let big_field = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "v".repeat(9000)
+    );
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("request line over 4094", long_line.into_bytes(), 414),
+        ("101 header fields", many_fields.into_bytes(), 431),
+        ("a 9000-byte field", big_field.into_bytes(), 431),
+        (
+            "Transfer-Encoding with Content-Length",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "two Content-Length headers",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab".to_vec(),
+            400,
+        ),
+        ("a bad version", b"GET / HTTP/1.7\r\nHost: x\r\n\r\n".to_vec(), 400),
+        ("a NUL in a header", b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n".to_vec(), 400),
+        (
+            "a body over --max-body-size",
+            format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n{}", "b".repeat(2000)).into_bytes(),
+            413,
+        ),
+        (
+            "a chunked body over --max-body-size",
+            format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n{}\r\n0\r\n\r\n", "c".repeat(2000)).into_bytes(),
+            413,
+        ),
+    ];
+    for (what, raw, expected) in cases {
+        assert_eq!(status_of(&server, &raw), expected, "{what}");
+        assert_eq!(get(server.addr, "/late").status, 200, "after {what}");
+    }
+    // Just inside the limits is fine.
+    let at_limit = format!(
+        "GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "a".repeat(4094 - 15)
+    );
+    assert_eq!(status_of(&server, at_limit.as_bytes()), 200);
+}
+
+#[test]
+fn a_client_trickling_headers_is_cut_off_without_holding_a_python_thread() {
+    let server = edge_server(&["--keep-alive", "1", "--threads", "1"]);
+    let mut slow = TcpStream::connect(server.addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    // Meanwhile the only Python thread is free for others.
+    assert_eq!(get(server.addr, "/late").status, 200);
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the trickling client was kept for {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_full_queue_is_answered_503_with_retry_after() {
+    let server = edge_server(&["--threads", "1", "--queue-size", "1"]);
+    let addr = server.addr;
+    let busy: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(move || get(addr, "/slow?s=2").status))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let response = get(addr, "/late");
+    assert_eq!(response.status, 503);
+    assert_eq!(response.header("Retry-After"), Some("1"));
+    for handle in busy {
+        assert_eq!(handle.join().unwrap(), 200);
+    }
+    assert_eq!(get(addr, "/late").status, 200);
+}
+
+#[test]
+fn an_app_slower_than_the_timeout_gets_504_and_the_pool_recovers() {
+    let server = edge_server(&["--timeout", "1", "--threads", "1"]);
+    let started = Instant::now();
+    assert_eq!(get(server.addr, "/slow?s=3").status, 504);
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(get(server.addr, "/late").status, 200);
+}
+
+#[test]
+fn sigterm_lets_the_slow_request_finish_then_exits_zero() {
+    let mut server = edge_server(&[]);
+    let addr = server.addr;
+    let slow = std::thread::spawn(move || get(addr, "/slow?s=2"));
+    std::thread::sleep(Duration::from_millis(500));
+    server.signal("TERM");
+    let response = slow.join().unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json()["slept"], "2");
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("ficus did not exit");
+    assert!(status.success(), "exit status {status}\n{}", server.log());
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "still accepting after SIGTERM"
+    );
+}
+
+#[test]
+fn sigint_stops_the_server() {
+    let mut server = edge_server(&[]);
+    server.signal("INT");
+    assert!(
+        server.wait_exit(Duration::from_secs(10)).is_some(),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn django_request_finished_fires_when_a_client_leaves_mid_stream() {
+    let site = Site::new();
+    let dir = tempfile::tempdir().unwrap();
+    let finished = dir.path().join("finished.log");
+    let mut env = site.env();
+    env.push(("FINISHED_LOG".into(), finished.display().to_string()));
+    let pythonpath = format!(
+        "{},{}",
+        support::repo().join("tests/pyapps").display(),
+        support::repo().join("legacy_django").display()
+    );
+    let server = Server::ficus(&["observed_site", "--pythonpath", &pythonpath], &env);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .write_all(b"GET /_test/slow-stream/?n=100 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 256];
+    let n = stream.read(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::fs::read_to_string(&finished)
+            .unwrap_or_default()
+            .contains("finished")
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("request_finished never fired:\n{}", server.log());
+}
+
+#[test]
+fn static_files_are_served_natively_with_validators_and_no_way_out() {
+    let site = Site::new();
+    let server = Server::ficus(&[], &site.env());
+    let css = get(server.addr, "/static/css/site.css");
+    assert_eq!(css.status, 200);
+    assert_eq!(
+        css.body,
+        std::fs::read(site.static_root().join("css/site.css")).unwrap()
+    );
+    assert!(
+        css.header("Content-Type")
+            .is_some_and(|t| t.starts_with("text/css"))
+    );
+    let etag = css.header("ETag").expect("an ETag").to_owned();
+    let modified = css
+        .header("Last-Modified")
+        .expect("Last-Modified")
+        .to_owned();
+    let again = support::request(
+        server.addr,
+        "GET",
+        "/static/css/site.css",
+        &[("If-None-Match", &etag)],
+        b"",
+    );
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    let again = support::request(
+        server.addr,
+        "GET",
+        "/static/css/site.css",
+        &[("If-Modified-Since", &modified)],
+        b"",
+    );
+    assert_eq!(again.status, 304);
+    for escape in [
+        "/static/../db.sqlite3",
+        "/static/%2e%2e/%2e%2e/routes.toml",
+        "/static/..%2f..%2fCargo.toml",
+        "/static/%2fetc/passwd",
+    ] {
+        let response = get(server.addr, escape);
+        assert_eq!(response.status, 404, "{escape}");
+        assert!(
+            !response.text().contains("[package]") && !response.text().contains("root:"),
+            "{escape}"
+        );
+    }
+}
+
+fn ficus_start_error(args: &[&str], env: &[(&str, &str)]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_ficus"))
+        .arg("serve")
+        .args(args)
+        .args(["-b", &format!("127.0.0.1:{}", support::free_port())])
+        .envs(env.iter().copied())
+        .env_remove("VIRTUAL_ENV")
+        .current_dir(support::repo())
+        .output()
+        .expect("run ficus");
+    assert!(!output.status.success(), "ficus should refuse to start");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let last = stderr.lines().last().unwrap_or_default().to_owned();
+    assert!(last.starts_with("ficus: error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    last
+}
+
+#[test]
+fn startup_mistakes_end_in_one_sentence_saying_what_to_do() {
+    let venv = support::venv().display().to_string();
+    let wrong_app = ficus_start_error(&["no_such_module.wsgi", "--venv", &venv], &[]);
+    assert!(
+        wrong_app.contains("cannot import `no_such_module.wsgi`"),
+        "{wrong_app}"
+    );
+
+    let wrong_attr = ficus_start_error(&["legacy.wsgi:app", "--venv", &venv], &[]);
+    assert!(
+        wrong_attr.contains("has no attribute `app`"),
+        "{wrong_attr}"
+    );
+
+    // A venv without Django.
+    let bare = tempfile::tempdir().unwrap();
+    let made = Command::new(support::python())
+        .args(["-m", "venv", "--without-pip"])
+        .arg(bare.path())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let no_django = ficus_start_error(&["--venv", &bare.path().display().to_string()], &[]);
+    assert!(no_django.contains("Django is not installed"), "{no_django}");
+
+    // A venv made by another Python version.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(other.path().join("bin")).unwrap();
+    std::fs::write(
+        other.path().join("pyvenv.cfg"),
+        "home = /usr/bin\nversion = 2.7.18\n",
+    )
+    .unwrap();
+    let mismatch = ficus_start_error(&["--venv", &other.path().display().to_string()], &[]);
+    assert!(mismatch.contains("was built for Python 2.7"), "{mismatch}");
+
+    let not_venv = tempfile::tempdir().unwrap();
+    let missing = ficus_start_error(&["--venv", &not_venv.path().display().to_string()], &[]);
+    assert!(missing.contains("is not a virtualenv"), "{missing}");
+}
