@@ -28,9 +28,8 @@ fn edge_server(extra: &[&str]) -> (Server, tempfile::TempDir) {
 #[test]
 fn environ_carries_gunicorns_keys_with_latin1_path_and_raw_query() {
     let (server, _dir) = edge_server(&[]);
-    let raw = format!(
-        "GET /caf%C3%A9/a%20b/%E6%9D%B1?q=caf%C3%A9&x=%20 HTTP/1.1\r\nHost: example.test:8080\r\nX-Repeated: one\r\nX-Repeated: two\r\nX_Forwarded_For: 6.6.6.6\r\nX-Forwarded-For: 203.0.113.5\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n"
-    );
+    let raw = "GET /caf%C3%A9/a%20b/%E6%9D%B1?q=caf%C3%A9&x=%20 HTTP/1.1\r\nHost: example.test:8080\r\nX-Repeated: one\r\nX-Repeated: two\r\nX_Forwarded_For: 6.6.6.6\r\nX-Forwarded-For: 203.0.113.5\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n"
+        .to_owned();
     let (response, _) = parse_response(&exchange(server.addr, raw.as_bytes()), false);
     assert_eq!(response.status, 200, "{}", server.log());
     let env = response.json();
