@@ -192,10 +192,15 @@ fn exc_info_replaces_an_unsent_head_and_cuts_a_sent_one() {
         server.addr,
         b"GET /exc-info-late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
+    // Whether the head and first chunk were flushed before the abort is a race; what matters
+    // is that the client never sees the rest, nor a well-terminated response.
     let text = String::from_utf8_lossy(&raw);
-    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
-    assert!(text.contains("first part"));
-    assert!(!text.contains("never"));
+    assert!(!text.contains("never"), "{text}");
+    assert!(
+        server.log().contains("too late to replace"),
+        "the re-raised error was not logged:\n{}",
+        server.log()
+    );
     assert!(
         !text.ends_with("0\r\n\r\n"),
         "a cut stream must not look complete: {text}"
