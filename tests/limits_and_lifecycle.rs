@@ -104,18 +104,23 @@ fn a_client_trickling_headers_is_cut_off_without_holding_a_python_thread() {
 
 #[test]
 fn a_full_queue_is_answered_503_with_retry_after() {
+    // One thread and one queue slot: of four slow requests sent together, two are taken (one
+    // running, one waiting) and two are turned away at once.
     let server = edge_server(&["--threads", "1", "--queue-size", "1"]);
     let addr = server.addr;
-    let busy: Vec<_> = (0..2)
-        .map(|_| std::thread::spawn(move || get(addr, "/slow?s=2").status))
+    let requests: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(move || support::get(addr, "/slow?s=3")))
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
-    let response = get(addr, "/late");
-    assert_eq!(response.status, 503);
-    assert_eq!(response.header("Retry-After"), Some("1"));
-    for handle in busy {
-        assert_eq!(handle.join().unwrap(), 200);
-    }
+    let responses: Vec<_> = requests.into_iter().map(|r| r.join().unwrap()).collect();
+    let refused: Vec<_> = responses.iter().filter(|r| r.status == 503).collect();
+    let served = responses.iter().filter(|r| r.status == 200).count();
+    assert_eq!(
+        (refused.len(), served),
+        (2, 2),
+        "{:?}",
+        responses.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(refused.iter().all(|r| r.header("Retry-After") == Some("1")));
     assert_eq!(get(addr, "/late").status, 200);
 }
 
