@@ -11,18 +11,9 @@ use support::{Server, exchange, get, parse_response, request};
 
 fn edge_server(extra: &[&str]) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("edge.log");
-    let pyapps = support::repo().join("tests/pyapps").display().to_string();
-    let mut args = vec![
-        "edge",
-        "--pythonpath",
-        pyapps.as_str(),
-        "--routes",
-        "/dev/null",
-    ];
-    args.extend_from_slice(extra);
-    let env = vec![("EDGE_LOG".to_owned(), log.display().to_string())];
-    (Server::ficus(&args, &env), dir)
+    let log = dir.path().join("edge.log").display().to_string();
+    let server = support::edge_server(extra, &[("EDGE_LOG".to_owned(), log)]);
+    (server, dir)
 }
 
 #[test]

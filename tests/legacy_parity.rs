@@ -293,11 +293,7 @@ fn every_legacy_route_answers_as_django_does() {
 
 #[test]
 fn the_validator_wrapped_site_raises_nothing_across_the_walk() {
-    let pythonpath = format!(
-        "{},{}",
-        support::repo().join("tests/pyapps").display(),
-        support::repo().join("legacy_django").display()
-    );
+    let pythonpath = support::site_pythonpath();
     let env = vec![("PYTHONWARNINGS".to_owned(), "error".to_owned())];
     let (ficus, statuses) = run_walk(
         &[

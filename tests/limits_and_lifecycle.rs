@@ -12,16 +12,7 @@ use std::time::{Duration, Instant};
 use support::{Server, Site, exchange, get, parse_response};
 
 fn edge_server(extra: &[&str]) -> Server {
-    let pyapps = support::repo().join("tests/pyapps").display().to_string();
-    let mut args = vec![
-        "edge",
-        "--pythonpath",
-        pyapps.as_str(),
-        "--routes",
-        "/dev/null",
-    ];
-    args.extend_from_slice(extra);
-    Server::ficus(&args, &[])
+    support::edge_server(extra, &[])
 }
 
 fn status_of(server: &Server, raw: &[u8]) -> u16 {
@@ -104,22 +95,20 @@ fn a_client_trickling_headers_is_cut_off_without_holding_a_python_thread() {
 
 #[test]
 fn a_full_queue_is_answered_503_with_retry_after() {
-    // One thread and one queue slot: of four slow requests sent together, two are taken (one
-    // running, one waiting) and two are turned away at once.
+    // One thread and one queue slot: of four slow requests sent together, at most two are taken
+    // (one running, one waiting; fewer when the burst lands before the thread has picked up the
+    // first) and the rest are turned away with 503.
     let server = edge_server(&["--threads", "1", "--queue-size", "1"]);
     let addr = server.addr;
     let requests: Vec<_> = (0..4)
         .map(|_| std::thread::spawn(move || support::get(addr, "/slow?s=3")))
         .collect();
     let responses: Vec<_> = requests.into_iter().map(|r| r.join().unwrap()).collect();
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
     let refused: Vec<_> = responses.iter().filter(|r| r.status == 503).collect();
     let served = responses.iter().filter(|r| r.status == 200).count();
-    assert_eq!(
-        (refused.len(), served),
-        (2, 2),
-        "{:?}",
-        responses.iter().map(|r| r.status).collect::<Vec<_>>()
-    );
+    assert_eq!(served + refused.len(), 4, "{statuses:?}");
+    assert!((1..=2).contains(&served), "{statuses:?}");
     assert!(refused.iter().all(|r| r.header("Retry-After") == Some("1")));
     assert_eq!(get(addr, "/late").status, 200);
 }
@@ -172,11 +161,7 @@ fn django_request_finished_fires_when_a_client_leaves_mid_stream() {
     let finished = dir.path().join("finished.log");
     let mut env = site.env();
     env.push(("FINISHED_LOG".into(), finished.display().to_string()));
-    let pythonpath = format!(
-        "{},{}",
-        support::repo().join("tests/pyapps").display(),
-        support::repo().join("legacy_django").display()
-    );
+    let pythonpath = support::site_pythonpath();
     let server = Server::ficus(&["observed_site", "--pythonpath", &pythonpath], &env);
     let mut stream = TcpStream::connect(server.addr).unwrap();
     stream

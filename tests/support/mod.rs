@@ -349,3 +349,26 @@ pub fn request(
 pub fn get(addr: SocketAddr, target: &str) -> Response {
     request(addr, "GET", target, &[], b"")
 }
+
+/// ficus serving the raw WSGI app `tests/pyapps/edge.py` (no routes file, no Django).
+pub fn edge_server(extra: &[&str], env: &[(String, String)]) -> Server {
+    let pyapps = repo().join("tests/pyapps").display().to_string();
+    let mut args = vec![
+        "edge",
+        "--pythonpath",
+        pyapps.as_str(),
+        "--routes",
+        "/dev/null",
+    ];
+    args.extend_from_slice(extra);
+    Server::ficus(&args, env)
+}
+
+/// `--pythonpath` for the test apps that wrap the legacy Django site.
+pub fn site_pythonpath() -> String {
+    format!(
+        "{},{}",
+        repo().join("tests/pyapps").display(),
+        repo().join("legacy_django").display()
+    )
+}
