@@ -372,3 +372,19 @@ pub fn site_pythonpath() -> String {
         repo().join("legacy_django").display()
     )
 }
+
+/// Waits up to ten seconds for `path` to contain `needle` (what a test app writes when it
+/// observes something, such as close() being called).
+pub fn file_comes_to_contain(path: &Path, needle: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .contains(needle)
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
