@@ -77,9 +77,7 @@ fn each_limit_gives_its_status_and_the_server_carries_on() {
 #[test]
 fn a_client_trickling_headers_is_cut_off_without_holding_a_python_thread() {
     let server = edge_server(&["--keep-alive", "1", "--threads", "1"]);
-    let mut slow = TcpStream::connect(server.addr).unwrap();
-    slow.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let mut slow = support::connect(server.addr);
     slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
     // Meanwhile the only Python thread is free for others.
     assert_eq!(get(server.addr, "/late").status, 200);
@@ -163,14 +161,11 @@ fn django_request_finished_fires_when_a_client_leaves_mid_stream() {
     env.push(("FINISHED_LOG".into(), finished.display().to_string()));
     let pythonpath = support::site_pythonpath();
     let server = Server::ficus(&["observed_site", "--pythonpath", &pythonpath], &env);
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream
-        .write_all(b"GET /_test/slow-stream/?n=100 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        .unwrap();
-    let mut first = [0u8; 256];
-    let n = stream.read(&mut first).unwrap();
-    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
-    drop(stream);
+    let first = support::read_first_then_leave(
+        server.addr,
+        b"GET /_test/slow-stream/?n=100 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    );
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
     assert!(
         support::file_comes_to_contain(&finished, "finished"),
         "request_finished never fired:

@@ -15,7 +15,8 @@ pub struct AccessLog {
     failed: AtomicBool,
 }
 
-/// What is known of a request when its response starts.
+/// What the access log needs of a request, taken before the request is consumed; `status` is
+/// filled in once the response is known.
 pub struct Entry {
     pub remote: String,
     pub user: String,
@@ -83,7 +84,6 @@ impl Entry {
         uri: &http::Uri,
         version: http::Version,
         headers: &http::HeaderMap,
-        status: u16,
     ) -> Self {
         let header = |name: http::header::HeaderName| {
             headers
@@ -104,7 +104,7 @@ impl Entry {
                 .format("[%d/%b/%Y:%H:%M:%S %z]")
                 .to_string(),
             request_line: format!("{method} {target} {version}"),
-            status,
+            status: 0,
             referer: header(http::header::REFERER),
             user_agent: header(http::header::USER_AGENT),
         }

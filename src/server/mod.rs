@@ -20,7 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 pub use header_case::HeaderCase;
 
@@ -50,23 +50,23 @@ pub async fn run(
     settings: ServerSettings,
     mut stop: watch::Receiver<Option<Stop>>,
 ) -> std::io::Result<Stop> {
-    let graceful = Arc::new(GracefulShutdown::new());
+    // Accept loops only accept; this loop owns every connection, so SIGTERM can drain them all.
+    let (accepted_tx, mut accepted) = mpsc::channel(64);
     let (closing_tx, _) = watch::channel(false);
     let mut accept_tasks = Vec::new();
     for listener in listeners {
         let listener = TcpListener::from_std(listener)?;
         let mut closing = closing_tx.subscribe();
-        let shared = shared.clone();
-        let graceful = graceful.clone();
+        let accepted_tx = accepted_tx.clone();
         accept_tasks.push(tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = closing.changed() => break,
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, peer)) => {
-                            let local = stream.local_addr().unwrap_or(peer);
-                            let _ = stream.set_nodelay(true);
-                            serve_connection(stream, peer, local, &shared, settings, &graceful);
+                    result = listener.accept() => match result {
+                        Ok(connection) => {
+                            if accepted_tx.send(connection).await.is_err() {
+                                break;
+                            }
                         }
                         Err(err) => {
                             // Out of file descriptors and the like: pause instead of spinning.
@@ -78,27 +78,30 @@ pub async fn run(
             }
         }));
     }
+    drop(accepted_tx);
 
+    let graceful = GracefulShutdown::new();
     let how = loop {
         if let Some(how) = *stop.borrow_and_update() {
             break how;
         }
-        if stop.changed().await.is_err() {
-            break Stop::Quick;
+        tokio::select! {
+            changed = stop.changed() => if changed.is_err() { break Stop::Quick },
+            Some((stream, peer)) = accepted.recv() => {
+                serve_connection(stream, peer, &shared, settings, &graceful);
+            }
         }
     };
     let _ = closing_tx.send(true);
     for task in accept_tasks {
         let _ = task.await;
     }
-    if how == Stop::Drain {
-        let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
-        if tokio::time::timeout(settings.graceful_timeout, graceful.shutdown())
+    if how == Stop::Drain
+        && tokio::time::timeout(settings.graceful_timeout, graceful.shutdown())
             .await
             .is_err()
-        {
-            tracing::warn!("graceful timeout reached with requests still in flight");
-        }
+    {
+        tracing::warn!("graceful timeout reached with requests still in flight");
     }
     Ok(how)
 }
@@ -106,11 +109,12 @@ pub async fn run(
 fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
-    local: std::net::SocketAddr,
     shared: &Arc<Shared>,
     settings: ServerSettings,
     graceful: &GracefulShutdown,
 ) {
+    let local = stream.local_addr().unwrap_or(peer);
+    let _ = stream.set_nodelay(true);
     let verdicts = Verdicts::default();
     let io = TokioIo::new(Guarded::new(stream, settings.limits, verdicts.clone()));
     let conn = Arc::new(Connection {

@@ -54,12 +54,13 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let client = shared.forwarded.client(conn.peer, req.headers());
-    let log_parts = shared.access_log.as_ref().map(|_| {
-        (
-            req.method().clone(),
-            req.uri().clone(),
+    let entry = shared.access_log.as_ref().map(|_| {
+        Entry::new(
+            client.ip(),
+            req.method(),
+            req.uri(),
             req.version(),
-            req.headers().clone(),
+            req.headers(),
         )
     });
     let is_http1 = req.version() < http::Version::HTTP_2;
@@ -67,15 +68,8 @@ pub async fn handle(
     if is_http1 {
         preserve_case(&shared.header_case, &mut response).await;
     }
-    if let (Some(log), Some((method, uri, version, headers))) = (&shared.access_log, log_parts) {
-        let entry = Entry::new(
-            client.ip(),
-            &method,
-            &uri,
-            version,
-            &headers,
-            response.status().as_u16(),
-        );
+    if let (Some(log), Some(mut entry)) = (&shared.access_log, entry) {
+        entry.status = response.status().as_u16();
         let (parts, body) = response.into_parts();
         response = Response::from_parts(parts, Logged::wrap(body, entry, log.clone()));
     }
@@ -253,13 +247,15 @@ fn build_response(
 
 /// Remembers the application's header-name case for hyper's HTTP/1 writer.
 async fn preserve_case(cache: &HeaderCase, response: &mut Response<Body>) {
-    let mut names: Vec<String> = Vec::with_capacity(response.headers().len() + 2);
     // The original spelling travels in a private list kept next to the headers.
-    if let Some(original) = response.extensions().get::<OriginalNames>() {
-        names.extend(original.0.iter().cloned());
-    } else {
-        names.extend(response.headers().keys().map(|k| title_case(k.as_str())));
-    }
+    let names = match response.extensions_mut().remove::<OriginalNames>() {
+        Some(original) => original.0,
+        None => response
+            .headers()
+            .keys()
+            .map(|k| title_case(k.as_str()))
+            .collect(),
+    };
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     if let Some(mut extensions) = cache.extensions_for(&refs).await {
         if let Some(reason) = response

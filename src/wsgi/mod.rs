@@ -68,7 +68,8 @@ impl WsgiApp {
     /// Calls the application, iterates its answer into `reply`, and calls `close()` on the
     /// iterable whatever happens (success, exception, client gone).
     pub fn handle(&self, py: Python<'_>, request: WsgiRequest, reply: Reply) {
-        let label = format!("{} {}", request.method, request.uri);
+        // Cheap clones (shared bytes); formatted only if something is logged.
+        let label = (request.method.clone(), request.uri.clone());
         let responder = match Py::new(py, Responder::new(reply)) {
             Ok(responder) => responder,
             Err(err) => return log_exception(py, &label, &err),
@@ -120,7 +121,7 @@ impl WsgiApp {
     }
 }
 
-fn log_exception(py: Python<'_>, label: &str, err: &PyErr) {
-    tracing::error!("Error handling request {label}");
+fn log_exception(py: Python<'_>, (method, uri): &(http::Method, http::Uri), err: &PyErr) {
+    tracing::error!("Error handling request {method} {uri}");
     err.display(py);
 }

@@ -388,3 +388,21 @@ pub fn file_comes_to_contain(path: &Path, needle: &str) -> bool {
     }
     false
 }
+
+/// A raw connection whose reads give up after ten seconds instead of hanging a test.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    stream
+}
+
+/// Sends `raw`, reads the first bytes of the answer, and hangs up: a client leaving mid-response.
+pub fn read_first_then_leave(addr: SocketAddr, raw: &[u8]) -> String {
+    let mut stream = connect(addr);
+    stream.write_all(raw).expect("write");
+    let mut first = [0u8; 256];
+    let n = stream.read(&mut first).expect("read");
+    String::from_utf8_lossy(&first[..n]).into_owned()
+}
