@@ -4,7 +4,6 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use support::{Server, exchange, get, parse_response, request};
@@ -98,10 +97,7 @@ fn a_chunked_body_reaches_the_app_with_a_content_length() {
 #[test]
 fn expect_100_continue_gets_the_interim_answer_then_the_real_one() {
     let (server, _dir) = edge_server(&[]);
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let mut stream = support::connect(server.addr);
     stream
         .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
         .unwrap();
@@ -217,10 +213,7 @@ fn an_exception_in_the_app_is_a_logged_500_and_the_next_request_is_served() {
 #[test]
 fn a_streamed_response_arrives_before_the_generator_finishes() {
     let (server, _dir) = edge_server(&[]);
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let mut stream = support::connect(server.addr);
     let started = Instant::now();
     stream
         .write_all(b"GET /stream?n=10&delay=0.5&name=early HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -244,13 +237,10 @@ fn a_streamed_response_arrives_before_the_generator_finishes() {
 #[test]
 fn a_client_leaving_mid_stream_still_gets_close_called() {
     let (server, dir) = edge_server(&[]);
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream
-        .write_all(b"GET /stream?n=100&delay=0.05&name=abandoned HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut first = [0u8; 64];
-    let _ = stream.read(&mut first).unwrap();
-    drop(stream);
+    support::read_first_then_leave(
+        server.addr,
+        b"GET /stream?n=100&delay=0.05&name=abandoned HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
     let log = dir.path().join("edge.log");
     assert!(
         support::file_comes_to_contain(&log, "closed abandoned"),
@@ -283,4 +273,35 @@ fn http2_cleartext_is_spoken_when_the_client_opens_with_it() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.ends_with("\n2"), "{text}");
     assert!(text.starts_with("started late"), "{text}");
+}
+
+#[test]
+fn the_access_log_uses_gunicorns_default_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let log_arg = log.display().to_string();
+    let server = support::edge_server(&["--access-logfile", &log_arg], &[]);
+    let response = request(
+        server.addr,
+        "GET",
+        "/write?x=1",
+        &[
+            ("Referer", "http://example.test/from"),
+            ("User-Agent", "parity-agent/1.0"),
+            ("Authorization", "Basic YWxpY2U6c2VjcmV0"),
+        ],
+        b"",
+    );
+    assert_eq!(response.status, 200);
+    let line_format = regex::Regex::new(
+        r#"^127\.0\.0\.1 - alice \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET /write\?x=1 HTTP/1\.1" 200 27 "http://example\.test/from" "parity-agent/1\.0"$"#,
+    )
+    .unwrap();
+    assert!(
+        support::file_comes_to_contain(&log, "parity-agent"),
+        "nothing logged"
+    );
+    let written = std::fs::read_to_string(&log).unwrap();
+    let line = written.lines().last().unwrap_or_default();
+    assert!(line_format.is_match(line), "{line}");
 }
