@@ -21,13 +21,16 @@ pub struct Cli {
 pub enum Command {
     /// Serve a WSGI application (a Django project) over HTTP, as gunicorn would.
     Serve(ServeArgs),
+    /// List every Django URL pattern beside its state in routes.toml (rust, shadow, django).
+    Routes(InspectArgs),
+    /// Validate routes.toml against the Rust handlers and the Django URLconf.
+    Check(InspectArgs),
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// The WSGI application, `module:attr` or `module` (attr `application`). Defaults to the
-    /// `[django] wsgi` entry of the routes file.
-    pub app: Option<String>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
 
     /// Address to listen on: HOST, HOST:PORT or [IPV6]:PORT; repeatable. Defaults to
     /// 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set.
@@ -50,27 +53,6 @@ pub struct ServeArgs {
     /// Requests allowed to wait for a free Python thread before new ones get 503.
     #[arg(long = "queue-size", default_value_t = 128)]
     pub queue_size: usize,
-
-    /// The routes file; its `[django]` section supplies APP, settings and path when not given.
-    /// Defaults to ./routes.toml when that file exists.
-    #[arg(long)]
-    pub routes: Option<PathBuf>,
-
-    /// Change to this directory before loading the application.
-    #[arg(long)]
-    pub chdir: Option<PathBuf>,
-
-    /// Comma-separated directories to put on sys.path before loading the application.
-    #[arg(long)]
-    pub pythonpath: Option<String>,
-
-    /// The virtualenv to run in. Defaults to $VIRTUAL_ENV, else ./.venv.
-    #[arg(long)]
-    pub venv: Option<PathBuf>,
-
-    /// Django settings module (sets DJANGO_SETTINGS_MODULE).
-    #[arg(long)]
-    pub settings: Option<String>,
 
     /// Access log file, `-` for stdout. Off when not given.
     #[arg(long = "access-logfile")]
@@ -111,4 +93,44 @@ pub struct ServeArgs {
         default_value = "127.0.0.1,::1"
     )]
     pub forwarded_allow_ips: String,
+}
+
+/// Where the project is and how to load it: shared by every command that starts Python.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectArgs {
+    /// The WSGI application, `module:attr` or `module` (attr `application`). Defaults to the
+    /// `[django] wsgi` entry of the routes file.
+    pub app: Option<String>,
+
+    /// The routes file; its `[django]` section supplies APP, settings and path when not given.
+    /// Defaults to ./routes.toml when that file exists.
+    #[arg(long)]
+    pub routes: Option<PathBuf>,
+
+    /// Change to this directory before loading the application.
+    #[arg(long)]
+    pub chdir: Option<PathBuf>,
+
+    /// Comma-separated directories to put on sys.path before loading the application.
+    #[arg(long)]
+    pub pythonpath: Option<String>,
+
+    /// The virtualenv to run in. Defaults to $VIRTUAL_ENV, else ./.venv.
+    #[arg(long)]
+    pub venv: Option<PathBuf>,
+
+    /// Django settings module (sets DJANGO_SETTINGS_MODULE).
+    #[arg(long)]
+    pub settings: Option<String>,
+}
+
+/// `ficus routes` and `ficus check`.
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// Print JSON for tools instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

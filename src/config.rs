@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cli::ServeArgs;
+use crate::cli::ProjectArgs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -89,19 +89,21 @@ pub struct AppConfig {
     pub settings: Option<String>,
     /// Absolute directories to prepend to sys.path, in order.
     pub python_path: Vec<PathBuf>,
+    /// The routes file in use (absolute), when there is one.
+    pub routes_file: Option<PathBuf>,
 }
 
 /// Reads the routes file (when there is one), changes directory if asked, and resolves the app.
-pub fn resolve(args: &ServeArgs) -> Result<AppConfig, ConfigError> {
+pub fn resolve(args: &ProjectArgs) -> Result<AppConfig, ConfigError> {
     let (routes_path, explicit) = match &args.routes {
         Some(path) => (path.clone(), true),
         None => (PathBuf::from("routes.toml"), false),
     };
     let routes_path = absolute(&routes_path);
-    let django = if explicit || routes_path.is_file() {
-        load_django_section(&routes_path)?
-    } else {
-        DjangoSection::default()
+    let routes_file = (explicit || routes_path.is_file()).then(|| routes_path.clone());
+    let django = match &routes_file {
+        Some(path) => load_django_section(path)?,
+        None => DjangoSection::default(),
     };
 
     let mut python_path = Vec::new();
@@ -132,6 +134,7 @@ pub fn resolve(args: &ServeArgs) -> Result<AppConfig, ConfigError> {
         app: AppRef::parse(&app_text)?,
         settings: args.settings.clone().or(django.settings),
         python_path,
+        routes_file,
     })
 }
 

@@ -3,7 +3,13 @@
 
 pub mod cli;
 pub mod config;
+pub mod db;
+pub mod handlers;
+pub mod inspect;
+pub mod ported;
+pub mod project;
 pub mod python;
+pub mod routes;
 pub mod serve;
 pub mod server;
 pub mod static_files;

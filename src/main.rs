@@ -9,6 +9,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => ficus::serve::run(args),
+        Command::Routes(args) => ficus::inspect::routes(args),
+        Command::Check(args) => ficus::inspect::check(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,7 +12,13 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
-use crate::python::{app, pool::PythonPool, runtime};
+use crate::db::Database;
+use crate::handlers;
+use crate::ported::python::PythonCalls;
+use crate::ported::{AppState, Dispatcher, Registry};
+use crate::project::Project;
+use crate::python::{app, django, pool::PythonPool, runtime};
+use crate::routes::{LiveRoutes, Mode, RouteTable};
 use crate::server::access_log::AccessLog;
 use crate::server::guard::HeadLimits;
 use crate::server::proxy::ForwardedPolicy;
@@ -29,9 +35,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.workers
         );
     }
-    let venv = runtime::find_venv(args.venv.as_deref())?;
-    let venv_python = runtime::check_venv(&venv)?;
-    let app_config = crate::config::resolve(&args)?;
+    let project = Project::find(&args.project)?;
+    let app_config = &project.config;
+    let registry = handlers::registry();
+    let routes = Arc::new(LiveRoutes::load(
+        app_config.routes_file.as_deref(),
+        registry.names(),
+    )?);
     let forwarded = ForwardedPolicy::parse(&args.forwarded_allow_ips)?;
     let access_log = match &args.access_logfile {
         Some(target) => {
@@ -47,8 +57,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .map(|addr| listen::bind(*addr))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let argv: Vec<String> = std::env::args().collect();
-    runtime::initialize(&venv_python, &argv)?;
+    project.start_python()?;
 
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -57,16 +66,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let (stop_tx, stop_rx) = watch::channel(None);
     tokio
-        .block_on(watch_signals(stop_tx))
+        .block_on(watch_signals(stop_tx, routes.clone()))
         .context("cannot install signal handlers")?;
 
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let venv_shown = venv.display().to_string();
-    let (wsgi, static_config) = Python::attach(|py| -> anyhow::Result<_> {
-        let loaded = app::load(py, &app_config, &venv_shown)?;
+    let venv_shown = project.venv_shown();
+    let (wsgi, static_config, facts) = Python::attach(|py| -> anyhow::Result<_> {
+        let loaded = app::load(py, app_config, &venv_shown)?;
         let wsgi = WsgiApp::new(py, loaded.app, tokio.handle().clone(), timeout)
             .map_err(|e| anyhow::anyhow!("cannot prepare the WSGI bridge: {e}"))?;
-        Ok((wsgi, loaded.static_files))
+        Ok((wsgi, loaded.static_files, django::facts(py)))
     })?;
 
     let pool = Arc::new(
@@ -77,8 +86,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         )
         .context("cannot start the Python threads")?,
     );
+    // sqlx pools start their upkeep tasks on the current runtime.
+    let ported = {
+        let _runtime = tokio.enter();
+        dispatcher(facts, registry, &pool, timeout)
+    };
+    let table = routes.table();
+    match (&ported, table.count(Mode::Rust)) {
+        (Err(reason), served) if served > 0 => anyhow::bail!(
+            "routes.toml sends {served} route(s) to Rust handlers, but they cannot run: {reason}"
+        ),
+        (Err(reason), _) => tracing::info!("Rust handlers are unavailable: {reason}"),
+        (Ok(_), _) => {}
+    }
     let static_files = static_config.map(|s| StaticFiles::new(s.url_prefix, &s.root));
     let shared = Arc::new(Shared {
+        routes: routes.clone(),
+        ported: ported.ok().map(Arc::new),
         pool: pool.clone(),
         wsgi: Arc::new(wsgi),
         static_files,
@@ -109,6 +133,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         runtime::EMBEDDED_VERSION,
         venv_shown
     );
+    if let Some(file) = routes.file() {
+        tracing::info!("{} ({})", describe(&table), file.display());
+    }
 
     let how = tokio.block_on(server::run(listeners, shared, settings, stop_rx))?;
     if how == Stop::Quick {
@@ -129,10 +156,51 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::process::exit(0);
 }
 
-/// SIGTERM drains, SIGINT stops at once; a second signal of either kind stops at once.
-async fn watch_signals(stop: watch::Sender<Option<Stop>>) -> std::io::Result<()> {
+/// The Rust handlers with their database, or why they cannot run (not a Django project, or a
+/// database engine sqlx does not speak).
+fn dispatcher(
+    facts: Result<django::DjangoFacts, django::InspectError>,
+    registry: Registry,
+    pool: &Arc<PythonPool>,
+    timeout: Duration,
+) -> anyhow::Result<Dispatcher> {
+    let facts = facts?;
+    let db = Database::open(&facts.database)?;
+    let state = AppState {
+        db,
+        python: PythonCalls::new(pool.clone()),
+    };
+    Ok(Dispatcher::new(registry, state, facts.conventions, timeout))
+}
+
+fn describe(table: &RouteTable) -> String {
+    format!(
+        "Routes: {} served by Rust, {} in shadow, {} switched to Django",
+        table.count(Mode::Rust),
+        table.count(Mode::Shadow),
+        table.count(Mode::Django)
+    )
+}
+
+/// SIGTERM drains, SIGINT stops at once; a second signal of either kind stops at once. SIGHUP
+/// reloads routes.toml: a valid file replaces the table, an invalid one leaves it as it was.
+async fn watch_signals(
+    stop: watch::Sender<Option<Stop>>,
+    routes: Arc<LiveRoutes>,
+) -> std::io::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match routes.reload() {
+                Ok(table) => tracing::info!("Reloaded routes.toml. {}", describe(&table)),
+                Err(err) => {
+                    tracing::error!("routes.toml was not reloaded, the previous routes stay: {err}")
+                }
+            }
+        }
+    });
     tokio::spawn(async move {
         let first = tokio::select! {
             _ = term.recv() => Stop::Drain,

@@ -2,5 +2,6 @@
 //! is the only way into Python.
 
 pub mod app;
+pub mod django;
 pub mod pool;
 pub mod runtime;

@@ -22,7 +22,10 @@ use super::errors::page;
 use super::guard::Verdicts;
 use super::header_case::HeaderCase;
 use super::proxy::ForwardedPolicy;
+use crate::ported::Dispatcher;
 use crate::python::pool::{PoolError, PythonPool};
+use crate::routes::LiveRoutes;
+use crate::routes::pattern::decode_path;
 use crate::static_files::StaticFiles;
 use crate::wsgi::{BodySource, Reply, ResponseHead, WsgiApp, WsgiRequest};
 
@@ -31,6 +34,9 @@ const BODY_CHANNEL_CHUNKS: usize = 16;
 
 /// What every connection shares.
 pub struct Shared {
+    pub routes: Arc<LiveRoutes>,
+    /// The Rust handlers; None when they cannot run (not a Django project, unsupported database).
+    pub ported: Option<Arc<Dispatcher>>,
     pub pool: Arc<PythonPool>,
     pub wsgi: Arc<WsgiApp>,
     pub static_files: Option<StaticFiles>,
@@ -92,6 +98,10 @@ async fn respond(
     {
         return response;
     }
+    let req = match serve_ported(shared, conn, req).await {
+        Ok(response) => return response,
+        Err(req) => req,
+    };
 
     let (parts, incoming) = req.into_parts();
     let url_scheme = shared.forwarded.scheme(conn.peer, &parts.headers);
@@ -131,6 +141,40 @@ async fn respond(
         body,
     };
     call_application(shared, request).await
+}
+
+/// Gives the request to its Rust handler when routes.toml ports it and Django would let it reach
+/// the view; otherwise hands it back for Django.
+async fn serve_ported(
+    shared: &Shared,
+    conn: &Connection,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Request<Incoming>> {
+    let Some(ported) = &shared.ported else {
+        return Err(req);
+    };
+    let table = shared.routes.table();
+    if table.routes.is_empty() {
+        return Err(req);
+    }
+    let path = decode_path(req.uri().path());
+    let Some(matched) = table.resolve(req.method().as_str(), &path) else {
+        return Err(req);
+    };
+    let secure = shared.forwarded.scheme(conn.peer, req.headers()) == "https";
+    if !ported.conventions().admits(req.headers(), secure) {
+        return Err(req);
+    }
+    let limit = usize::try_from(shared.max_body_size).unwrap_or(usize::MAX);
+    let req = req.map(|body| http_body_util::Limited::new(body, limit));
+    let mut response = ported
+        .dispatch(&matched.route.handler, matched.params, req, secure)
+        .await;
+    response
+        .headers_mut()
+        .entry(header::SERVER)
+        .or_insert(HeaderValue::from_static("ficus"));
+    Ok(response)
 }
 
 async fn call_application(shared: &Shared, request: WsgiRequest) -> Response<Body> {

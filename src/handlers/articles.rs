@@ -1,0 +1,299 @@
+//! Ported views of the `articles` app: the JSON API of `articles/api.py`.
+//!
+//! The SQL is what Django's ORM runs for those views (same joins, same ordering, the same
+//! `LOWER(...) LIKE` search), written once for SQLite and PostgreSQL through `on_db!`.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::db::Database;
+use crate::on_db;
+use crate::ported::extract::{Path, Query};
+use crate::ported::pyjson::{PyInt, py_int, py_strip};
+use crate::ported::python::ServerError;
+use crate::ported::respond::Json;
+
+const DEFAULT_PAGE_SIZE: i128 = 10;
+const MAX_PAGE_SIZE: i128 = 50;
+const EXCERPT_LENGTH: usize = 200;
+
+/// Columns of `article_to_dict`, in one row.
+const SELECT_ARTICLE: &str = "SELECT CAST(a.id AS BIGINT) AS id, a.title, a.slug, a.body, \
+     u.username AS author, a.published_at, CAST(a.view_count AS BIGINT) AS view_count \
+     FROM articles_article a JOIN auth_user u ON u.id = a.author_id";
+
+/// `Article.Meta.ordering`.
+const ORDER: &str = " ORDER BY a.published_at DESC, a.id DESC";
+
+/// Django's `contains` lookup on `Lower(...)`: both sides lowered, `%`, `_` and `\` escaped.
+const SEARCH: &str =
+    " WHERE (LOWER(a.title) LIKE $1 ESCAPE '\\' OR LOWER(a.body) LIKE $1 ESCAPE '\\')";
+
+#[derive(sqlx::FromRow)]
+struct ArticleRow {
+    id: i64,
+    title: String,
+    slug: String,
+    body: String,
+    author: String,
+    published_at: DateTime<Utc>,
+    view_count: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct TagRow {
+    article_id: i64,
+    slug: String,
+}
+
+/// `article_to_dict`: field order is the JSON key order.
+#[derive(Serialize)]
+struct ArticleJson {
+    id: i64,
+    title: String,
+    slug: String,
+    author: String,
+    tags: Vec<String>,
+    published_at: String,
+    view_count: i64,
+    url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    excerpt: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ArticlePage {
+    count: i64,
+    page: i128,
+    num_pages: i64,
+    results: Vec<ArticleJson>,
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"error": message}))).into_response()
+}
+
+/// Replaces `articles.api.list_articles` (`GET /api/articles/`): pagination (`page`,
+/// `page_size` up to 50) and the `?q=` search over title and body.
+pub async fn list(State(db): State<Database>, query: Query) -> Response {
+    let page_size = match query
+        .get("page_size")
+        .map_or(PyInt::Value(DEFAULT_PAGE_SIZE), py_int)
+    {
+        PyInt::Invalid => {
+            return error(StatusCode::BAD_REQUEST, "page_size must be an integer");
+        }
+        PyInt::Huge { negative: true } => i128::MIN,
+        PyInt::Huge { negative: false } => MAX_PAGE_SIZE,
+        PyInt::Value(n) => n,
+    };
+    if page_size < 1 {
+        return error(StatusCode::BAD_REQUEST, "page_size must be at least 1");
+    }
+    let page_size = page_size.min(MAX_PAGE_SIZE) as i64;
+
+    // Paginator.validate_number: not an integer is "invalid page"; below 1 or past the end
+    // (however large) is "page out of range".
+    let page = match query.get("page").map(py_int) {
+        None => 1,
+        Some(PyInt::Value(n)) => n,
+        Some(PyInt::Huge { .. }) => 0,
+        Some(PyInt::Invalid) => return error(StatusCode::NOT_FOUND, "invalid page"),
+    };
+
+    let search = like_pattern(query.get("q").unwrap_or(""));
+    match fetch_page(&db, search.as_deref(), page, page_size).await {
+        Ok(Some(page)) => Json(page).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "page out of range"),
+        Err(err) => {
+            tracing::error!("articles::list: {err}");
+            ServerError::response()
+        }
+    }
+}
+
+/// `search_articles`: the stripped, lower-cased query as a LIKE pattern, or None for no filter.
+fn like_pattern(q: &str) -> Option<String> {
+    let q = py_strip(q).to_lowercase();
+    if q.is_empty() {
+        return None;
+    }
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Some(format!("%{escaped}%"))
+}
+
+async fn fetch_page(
+    db: &Database,
+    search: Option<&str>,
+    page: i128,
+    page_size: i64,
+) -> Result<Option<ArticlePage>, sqlx::Error> {
+    let filter = if search.is_some() { SEARCH } else { "" };
+    let count_sql = format!("SELECT COUNT(*) FROM articles_article a{filter}");
+    let count: i64 = on_db!(db, |pool| {
+        let mut count = sqlx::query_scalar(&count_sql);
+        if let Some(pattern) = search {
+            count = count.bind(pattern);
+        }
+        count.fetch_one(pool).await?
+    });
+    // allow_empty_first_page: no results is still one (empty) page.
+    let num_pages = if count == 0 {
+        1
+    } else {
+        (count + page_size - 1) / page_size
+    };
+    if page < 1 || page > i128::from(num_pages) {
+        return Ok(None);
+    }
+    let offset = (page as i64 - 1) * page_size;
+    let rows_sql = format!("{SELECT_ARTICLE}{filter}{ORDER} LIMIT {page_size} OFFSET {offset}");
+    let rows: Vec<ArticleRow> = on_db!(db, |pool| {
+        let mut rows = sqlx::query_as(&rows_sql);
+        if let Some(pattern) = search {
+            rows = rows.bind(pattern);
+        }
+        rows.fetch_all(pool).await?
+    });
+    let mut tags = tags_of(db, rows.iter().map(|r| r.id)).await?;
+    let results = rows
+        .into_iter()
+        .map(|row| {
+            let tags = tags.remove(&row.id).unwrap_or_default();
+            to_json(row, tags, false)
+        })
+        .collect();
+    Ok(Some(ArticlePage {
+        count,
+        page,
+        num_pages,
+        results,
+    }))
+}
+
+/// Replaces `articles.api.article_detail` (`GET /api/articles/<int:pk>/`).
+pub async fn detail(State(db): State<Database>, Path(pk): Path<String>) -> Response {
+    // `<int:pk>` is any run of digits; one beyond the column's range matches no row, as in
+    // Django, whose lookup yields an empty result for it.
+    let Ok(pk) = pk.parse::<i64>() else {
+        return error(StatusCode::NOT_FOUND, "not found");
+    };
+    let sql = format!("{SELECT_ARTICLE} WHERE a.id = $1{ORDER} LIMIT 1");
+    let found: Result<Option<ArticleRow>, sqlx::Error> = on_db!(&db, |pool| {
+        sqlx::query_as(&sql).bind(pk).fetch_optional(pool).await
+    });
+    let row = match found {
+        Ok(Some(row)) => row,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "not found"),
+        Err(err) => {
+            tracing::error!("articles::detail: {err}");
+            return ServerError::response();
+        }
+    };
+    match tags_of(&db, [row.id]).await {
+        Ok(mut tags) => {
+            let tags = tags.remove(&row.id).unwrap_or_default();
+            Json(to_json(row, tags, true)).into_response()
+        }
+        Err(err) => {
+            tracing::error!("articles::detail: {err}");
+            ServerError::response()
+        }
+    }
+}
+
+/// Tag slugs per article, sorted as `sorted(tag.slug for tag in article.tags.all())` sorts them.
+async fn tags_of(
+    db: &Database,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<HashMap<i64, Vec<String>>, sqlx::Error> {
+    let ids: Vec<i64> = ids.into_iter().collect();
+    let mut by_article: HashMap<i64, Vec<String>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(by_article);
+    }
+    let rows: Vec<TagRow> = on_db!(db, |pool| {
+        let mut sql = sqlx::QueryBuilder::new(
+            "SELECT CAST(at.article_id AS BIGINT) AS article_id, t.slug \
+             FROM articles_article_tags at JOIN articles_tag t ON t.id = at.tag_id \
+             WHERE at.article_id IN (",
+        );
+        let mut list = sql.separated(", ");
+        for id in &ids {
+            list.push_bind(*id);
+        }
+        sql.push(")");
+        sql.build_query_as().fetch_all(pool).await?
+    });
+    for row in rows {
+        by_article.entry(row.article_id).or_default().push(row.slug);
+    }
+    for slugs in by_article.values_mut() {
+        slugs.sort();
+    }
+    Ok(by_article)
+}
+
+fn to_json(row: ArticleRow, tags: Vec<String>, with_body: bool) -> ArticleJson {
+    let (body, excerpt) = if with_body {
+        (Some(row.body), None)
+    } else {
+        // Python slices by code point.
+        (None, Some(row.body.chars().take(EXCERPT_LENGTH).collect()))
+    };
+    ArticleJson {
+        id: row.id,
+        url: format!("/articles/{}/", row.slug),
+        title: row.title,
+        slug: row.slug,
+        author: row.author,
+        tags,
+        published_at: isoformat(row.published_at),
+        view_count: row.view_count,
+        body,
+        excerpt,
+    }
+}
+
+/// `datetime.isoformat()` of an aware UTC datetime: microseconds only when there are some.
+fn isoformat(at: DateTime<Utc>) -> String {
+    if at.timestamp_subsec_micros() == 0 {
+        at.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+    } else {
+        at.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_pattern_is_stripped_lowered_and_escaped() {
+        assert_eq!(like_pattern("  ZÜRICH\x1c").as_deref(), Some("%zürich%"));
+        assert_eq!(
+            like_pattern("50%_a\\b").as_deref(),
+            Some("%50\\%\\_a\\\\b%")
+        );
+        assert_eq!(like_pattern(" \t"), None);
+    }
+
+    #[test]
+    fn isoformat_shows_microseconds_only_when_present() {
+        let whole = DateTime::parse_from_rfc3339("2023-02-12T20:01:00Z").unwrap();
+        let fine = DateTime::parse_from_rfc3339("2026-11-24T01:10:23.08947Z").unwrap();
+        assert_eq!(isoformat(whole.into()), "2023-02-12T20:01:00+00:00");
+        assert_eq!(isoformat(fine.into()), "2026-11-24T01:10:23.089470+00:00");
+    }
+}

@@ -1,0 +1,339 @@
+//! `ficus routes` and `ficus check`: the migration seen from the Django side. Both load the
+//! project (as `serve` would, without binding anything), walk the live URLconf, and set it beside
+//! routes.toml.
+//!
+//! They read and report; they never change routes.toml or the project.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use pyo3::prelude::*;
+use serde::Serialize;
+
+use crate::cli::InspectArgs;
+use crate::handlers;
+use crate::project::Project;
+use crate::python::app;
+use crate::python::django::{self, UrlPattern};
+use crate::routes::pattern::PathPattern;
+use crate::routes::{LiveRoutes, Mode, Route, RouteTable};
+
+/// One line of `ficus routes`.
+#[derive(Debug, Serialize)]
+struct Row {
+    path: String,
+    name: Option<String>,
+    view: String,
+    /// rust, shadow, django, or "not listed".
+    state: &'static str,
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Serialize)]
+struct Entry {
+    mode: &'static str,
+    methods: Vec<String>,
+    handler: String,
+    line: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    routes: Vec<Row>,
+    total: usize,
+    rust: usize,
+    shadow: usize,
+    django: usize,
+    not_listed: usize,
+}
+
+/// Loads the project and both tables: Django's URL patterns and routes.toml.
+fn load(args: &InspectArgs) -> anyhow::Result<(Vec<UrlPattern>, RouteTable)> {
+    let project = Project::find(&args.project)?;
+    let handlers = handlers::registry().names();
+    let table = LiveRoutes::load(project.config.routes_file.as_deref(), handlers)?.table();
+    project.start_python()?;
+    let venv = project.venv_shown();
+    let patterns = Python::attach(|py| -> anyhow::Result<_> {
+        app::load(py, &project.config, &venv)?;
+        Ok(django::url_patterns(py)?)
+    })?;
+    let table = std::sync::Arc::try_unwrap(table).unwrap_or_default();
+    Ok((patterns, table))
+}
+
+/// The Django pattern an entry stands for: same literal text and converters in the same places.
+fn django_match<'a>(route: &Route, patterns: &'a [UrlPattern]) -> Option<&'a UrlPattern> {
+    patterns.iter().find(|p| {
+        p.is_route
+            && PathPattern::parse(&format!("/{}", p.route))
+                .is_ok_and(|django| django.same_shape(&route.pattern))
+    })
+}
+
+fn entry(route: &Route) -> Entry {
+    Entry {
+        mode: route.mode.as_str(),
+        methods: route.methods.iter().cloned().collect(),
+        handler: route.handler.clone(),
+        line: route.line,
+    }
+}
+
+/// The most ported mode among a pattern's entries.
+fn state(entries: &[&Route]) -> &'static str {
+    [Mode::Rust, Mode::Shadow, Mode::Django]
+        .into_iter()
+        .find(|mode| entries.iter().any(|r| r.mode == *mode))
+        .map_or("not listed", Mode::as_str)
+}
+
+fn summarise(patterns: &[UrlPattern], table: &RouteTable) -> Summary {
+    let mut claimed = BTreeSet::new();
+    let mut routes: Vec<Row> = patterns
+        .iter()
+        .map(|pattern| {
+            let entries: Vec<&Route> = table
+                .routes
+                .iter()
+                .filter(|r| django_match(r, patterns).is_some_and(|p| std::ptr::eq(p, pattern)))
+                .collect();
+            claimed.extend(entries.iter().map(|r| r.line));
+            Row {
+                path: format!("/{}", pattern.route),
+                name: pattern.name.clone(),
+                view: pattern.view.clone(),
+                state: state(&entries),
+                entries: entries.into_iter().map(entry).collect(),
+            }
+        })
+        .collect();
+    // Entries Django does not have (`new = true`) are routes too, served by Rust alone.
+    for route in table.routes.iter().filter(|r| !claimed.contains(&r.line)) {
+        routes.push(Row {
+            path: route.pattern.source().to_owned(),
+            name: route.name.clone(),
+            view: format!("(Rust only) {}", route.handler),
+            state: state(&[route]),
+            entries: vec![entry(route)],
+        });
+    }
+    let count = |state: &str| routes.iter().filter(|r| r.state == state).count();
+    Summary {
+        total: routes.len(),
+        rust: count("rust"),
+        shadow: count("shadow"),
+        django: count("django"),
+        not_listed: count("not listed"),
+        routes,
+    }
+}
+
+/// `ficus routes`.
+pub fn routes(args: InspectArgs) -> anyhow::Result<()> {
+    let (patterns, table) = load(&args)?;
+    let summary = summarise(&patterns, &table);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", render(&summary));
+    }
+    Ok(())
+}
+
+fn render(summary: &Summary) -> String {
+    let state = |row: &Row| {
+        if row.entries.is_empty() {
+            row.state.to_owned()
+        } else {
+            row.entries
+                .iter()
+                .map(|e| format!("{} {}", e.mode, e.methods.join(",")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+    };
+    let name = |row: &Row| row.name.clone().unwrap_or_else(|| "-".into());
+    let path_width = summary
+        .routes
+        .iter()
+        .map(|r| r.path.chars().count())
+        .max()
+        .unwrap_or(0);
+    let state_width = summary
+        .routes
+        .iter()
+        .map(|r| state(r).len())
+        .max()
+        .unwrap_or(0);
+    let name_width = summary
+        .routes
+        .iter()
+        .map(|r| name(r).chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:path_width$}  {:state_width$}  {:name_width$}  VIEW",
+        "PATH", "STATE", "NAME"
+    );
+    for row in &summary.routes {
+        let _ = writeln!(
+            out,
+            "{:path_width$}  {:state_width$}  {:name_width$}  {}",
+            row.path,
+            state(row),
+            name(row),
+            row.view
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{} of {} routes served by Rust ({} in shadow, {} switched back to Django, {} not listed)",
+        summary.rust, summary.total, summary.shadow, summary.django, summary.not_listed
+    );
+    out
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Findings {
+    errors: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// `ficus check`: exit status 1 when routes.toml has an error.
+pub fn check(args: InspectArgs) -> anyhow::Result<()> {
+    let (patterns, table) = load(&args)?;
+    let findings = findings(&patterns, &table, &handlers::registry().names());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&findings)?);
+    } else {
+        for error in &findings.errors {
+            println!("error: {error}");
+        }
+        for warning in &findings.warnings {
+            println!("warning: {warning}");
+        }
+        println!(
+            "routes.toml: {} route(s), {} error(s), {} warning(s)",
+            table.routes.len(),
+            findings.errors.len(),
+            findings.warnings.len()
+        );
+    }
+    if findings.errors.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("routes.toml has {} error(s)", findings.errors.len())
+    }
+}
+
+fn findings(patterns: &[UrlPattern], table: &RouteTable, handlers: &BTreeSet<&str>) -> Findings {
+    let mut found = Findings::default();
+    for route in &table.routes {
+        let at = format!("line {}: `{}`", route.line, route.pattern.source());
+        match (django_match(route, patterns), route.new) {
+            (None, false) => found.errors.push(format!(
+                "{at} is not a path Django knows; copy it from urls.py (with a leading /), or add `new = true` for a route Django never had"
+            )),
+            (None, true) => {}
+            (Some(django), new) => {
+                if new {
+                    found.warnings.push(format!(
+                        "{at} says `new = true`, but Django serves it with {}",
+                        django.view
+                    ));
+                }
+                if let Some(name) = &route.name
+                    && django.name.as_deref() != Some(name.as_str())
+                {
+                    found.errors.push(format!(
+                        "{at} is named `{name}`, but Django names it {}",
+                        django
+                            .name
+                            .as_deref()
+                            .map_or("nothing".to_owned(), |n| format!("`{n}`"))
+                    ));
+                }
+            }
+        }
+    }
+    let used: BTreeSet<&str> = table.routes.iter().map(|r| r.handler.as_str()).collect();
+    for unused in handlers.iter().filter(|h| !used.contains(**h)) {
+        found.warnings.push(format!(
+            "handler `{unused}` is registered but no route uses it"
+        ));
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patterns() -> Vec<UrlPattern> {
+        let p = |route: &str, name: &str, view: &str, is_route| UrlPattern {
+            route: route.into(),
+            name: Some(name.into()),
+            view: view.into(),
+            is_route,
+        };
+        vec![
+            p("healthz", "healthz", "legacy.views.healthz", true),
+            p(
+                "api/articles/<int:pk>/",
+                "api-article-detail",
+                "articles.api.article_detail",
+                true,
+            ),
+            p(
+                "admin/^(?P<app_label>auth)/$",
+                "admin:app_list",
+                "admin.app_index",
+                false,
+            ),
+        ]
+    }
+
+    fn table(text: &str) -> RouteTable {
+        let handlers: BTreeSet<&str> = ["legacy::healthz", "articles::detail"].into();
+        RouteTable::parse(text, &handlers).unwrap()
+    }
+
+    #[test]
+    fn routes_lists_every_django_pattern_with_its_state_and_a_total() {
+        let table = table(
+            "[[route]]\npath = \"/api/articles/<int:id>/\"\nhandler = \"articles::detail\"\n\n[[route]]\npath = \"/healthz\"\nhandler = \"legacy::healthz\"\nmode = \"django\"\n",
+        );
+        let summary = summarise(&patterns(), &table);
+        let states: Vec<&str> = summary.routes.iter().map(|r| r.state).collect();
+        assert_eq!(states, ["django", "rust", "not listed"]);
+        let text = render(&summary);
+        assert!(
+            text.contains("1 of 3 routes served by Rust (0 in shadow, 1 switched back to Django, 1 not listed)"),
+            "{text}"
+        );
+        assert!(text.contains("rust GET"), "{text}");
+    }
+
+    #[test]
+    fn check_refuses_unknown_paths_and_wrong_names_but_accepts_new_routes() {
+        let table = table(
+            "[[route]]\npath = \"/api/articles/<str:pk>/\"\nhandler = \"articles::detail\"\n\n[[route]]\npath = \"/healthz\"\nname = \"health\"\nhandler = \"legacy::healthz\"\n\n[[route]]\npath = \"/api/v2/healthz\"\nhandler = \"legacy::healthz\"\nnew = true\n",
+        );
+        let handlers: BTreeSet<&str> =
+            ["legacy::healthz", "articles::detail", "ai::summarize"].into();
+        let found = findings(&patterns(), &table, &handlers);
+        assert_eq!(found.errors.len(), 2, "{:?}", found.errors);
+        assert!(
+            found.errors[0]
+                .starts_with("line 1: `/api/articles/<str:pk>/` is not a path Django knows")
+        );
+        assert!(found.errors[1].contains("is named `health`, but Django names it `healthz`"));
+        assert_eq!(
+            found.warnings,
+            ["handler `ai::summarize` is registered but no route uses it"]
+        );
+    }
+}

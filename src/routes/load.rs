@@ -1,0 +1,269 @@
+//! Reading `[[route]]` entries: TOML to validated [`Route`]s, every mistake reported as one
+//! sentence that names the line, so a bad edit is fixed without guessing.
+//!
+//! It checks what the file alone can tell (syntax, modes, converters, methods, known handler
+//! names, two entries claiming one path and method); the Django side is `ficus check`'s job.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::pattern::PathPattern;
+use super::{Mode, Route, RouteTable};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoutesError {
+    #[error("cannot read the routes file {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}line {line}: {message}", file_prefix(.file))]
+    Invalid {
+        file: Option<PathBuf>,
+        line: usize,
+        message: String,
+    },
+}
+
+fn file_prefix(file: &Option<PathBuf>) -> String {
+    file.as_ref()
+        .map(|f| format!("{} ", f.display()))
+        .unwrap_or_default()
+}
+
+impl RoutesError {
+    pub(super) fn in_file(self, path: &Path) -> Self {
+        match self {
+            RoutesError::Invalid { line, message, .. } => RoutesError::Invalid {
+                file: Some(path.to_owned()),
+                line,
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    #[allow(dead_code)] // read by crate::config; accepted here so it is not an unknown key
+    #[serde(default)]
+    django: Option<toml::Table>,
+    #[serde(default)]
+    route: Vec<Spanned<Entry>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    path: String,
+    name: Option<String>,
+    methods: Option<Vec<String>>,
+    handler: String,
+    #[serde(default = "default_mode")]
+    mode: Mode,
+    #[serde(default)]
+    new: bool,
+}
+
+fn default_mode() -> Mode {
+    Mode::Rust
+}
+
+pub(super) fn parse(text: &str, handlers: &BTreeSet<&str>) -> Result<RouteTable, RoutesError> {
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let document: Document = toml::from_str(text).map_err(|err| RoutesError::Invalid {
+        file: None,
+        line: err.span().map(|s| line_of(s.start)).unwrap_or(1),
+        message: err.message().trim_end().to_owned(),
+    })?;
+
+    let mut routes: Vec<Route> = Vec::with_capacity(document.route.len());
+    for spanned in document.route {
+        let line = line_of(spanned.span().start);
+        let invalid = |message: String| RoutesError::Invalid {
+            file: None,
+            line,
+            message,
+        };
+        let entry = spanned.into_inner();
+        let pattern = PathPattern::parse(&entry.path).map_err(|e| invalid(e.to_string()))?;
+        if !handlers.contains(entry.handler.as_str()) {
+            return Err(invalid(format!(
+                "unknown handler `{}`; the registered handlers are: {}",
+                entry.handler,
+                handlers.iter().copied().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let methods = methods(entry.methods).map_err(invalid)?;
+        if let Some(other) = routes.iter().find(|r| {
+            r.pattern.same_shape(&pattern) && r.methods.intersection(&methods).next().is_some()
+        }) {
+            let shared: Vec<&str> = other
+                .methods
+                .intersection(&methods)
+                .map(String::as_str)
+                .collect();
+            return Err(invalid(format!(
+                "`{}` {} is already claimed by the entry on line {}",
+                entry.path,
+                shared.join(", "),
+                other.line
+            )));
+        }
+        routes.push(Route {
+            pattern,
+            name: entry.name,
+            methods,
+            handler: entry.handler,
+            mode: entry.mode,
+            new: entry.new,
+            line,
+        });
+    }
+    Ok(RouteTable { routes })
+}
+
+/// Upper-cased, de-duplicated methods; GET alone when the entry lists none.
+fn methods(listed: Option<Vec<String>>) -> Result<BTreeSet<String>, String> {
+    let listed = listed.unwrap_or_else(|| vec!["GET".to_owned()]);
+    if listed.is_empty() {
+        return Err("`methods` is empty; list at least one, e.g. [\"GET\"]".into());
+    }
+    listed
+        .into_iter()
+        .map(|m| {
+            let upper = m.to_ascii_uppercase();
+            if !upper.is_empty() && upper.bytes().all(|b| b.is_ascii_alphabetic()) {
+                Ok(upper)
+            } else {
+                Err(format!("`{m}` is not an HTTP method"))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handlers() -> BTreeSet<&'static str> {
+        ["articles::detail", "legacy::healthz"]
+            .into_iter()
+            .collect()
+    }
+
+    fn error(text: &str) -> String {
+        parse(text, &handlers()).unwrap_err().to_string()
+    }
+
+    const DETAIL: &str = r#"
+[django]
+wsgi = "legacy.wsgi:application"
+
+[[route]]
+path = "/api/articles/<int:pk>/"
+name = "api-article-detail"
+methods = ["get"]
+handler = "articles::detail"
+"#;
+
+    #[test]
+    fn entry_defaults_to_rust_mode_and_upper_cases_methods() {
+        let table = parse(DETAIL, &handlers()).unwrap();
+        let route = &table.routes[0];
+        assert_eq!(route.mode, Mode::Rust);
+        assert_eq!(route.methods.iter().collect::<Vec<_>>(), ["GET"]);
+        assert_eq!(route.line, 5);
+        assert!(table.resolve("GET", "/api/articles/7/").is_some());
+    }
+
+    #[test]
+    fn unlisted_method_and_unfit_segment_fall_through() {
+        let table = parse(DETAIL, &handlers()).unwrap();
+        assert!(table.resolve("POST", "/api/articles/7/").is_none());
+        assert!(table.resolve("HEAD", "/api/articles/7/").is_none());
+        assert!(table.resolve("GET", "/api/articles/seven/").is_none());
+        assert!(table.resolve("GET", "/api/articles/7").is_none());
+    }
+
+    #[test]
+    fn django_and_shadow_modes_leave_traffic_to_django() {
+        for mode in ["django", "shadow"] {
+            let text = format!("{DETAIL}mode = \"{mode}\"\n");
+            let table = parse(&text, &handlers()).unwrap();
+            assert!(table.resolve("GET", "/api/articles/7/").is_none(), "{mode}");
+        }
+    }
+
+    #[test]
+    fn unknown_handler_names_the_line_and_the_known_ones() {
+        let text = DETAIL.replace("articles::detail", "articles::detial");
+        let message = error(&text);
+        assert!(message.starts_with("line 5: unknown handler `articles::detial`"));
+        assert!(message.contains("articles::detail, legacy::healthz"));
+    }
+
+    #[test]
+    fn unknown_mode_is_refused_with_its_line() {
+        let message = error(&format!("{DETAIL}mode = \"canary\"\n"));
+        assert!(message.contains("line 10"), "{message}");
+        assert!(message.contains("canary"), "{message}");
+    }
+
+    #[test]
+    fn two_entries_claiming_one_path_and_method_are_refused() {
+        let text = format!(
+            "{DETAIL}\n[[route]]\npath = \"/api/articles/<int:id>/\"\nmethods = [\"GET\", \"POST\"]\nhandler = \"articles::detail\"\n"
+        );
+        assert_eq!(
+            error(&text),
+            "line 11: `/api/articles/<int:id>/` GET is already claimed by the entry on line 5"
+        );
+    }
+
+    #[test]
+    fn same_path_with_other_methods_is_allowed() {
+        let text = format!(
+            "{DETAIL}\n[[route]]\npath = \"/api/articles/<int:pk>/\"\nmethods = [\"DELETE\"]\nhandler = \"articles::detail\"\n"
+        );
+        assert_eq!(parse(&text, &handlers()).unwrap().routes.len(), 2);
+    }
+
+    #[test]
+    fn malformed_toml_names_the_line() {
+        let message = error("[[route]]\npath = \"/healthz\"\nhandler = legacy::healthz\n");
+        assert!(message.starts_with("line 3: "), "{message}");
+    }
+
+    #[test]
+    fn misspelt_key_is_refused() {
+        let message = error(
+            "[[route]]\npath = \"/healthz\"\nhandler = \"legacy::healthz\"\nmehtods = [\"GET\"]\n",
+        );
+        assert!(message.contains("mehtods"), "{message}");
+    }
+
+    #[test]
+    fn bad_converter_is_refused_with_its_line() {
+        let message =
+            error("\n[[route]]\npath = \"/a/<float:x>/\"\nhandler = \"legacy::healthz\"\n");
+        assert!(message.starts_with("line 2: "), "{message}");
+        assert!(message.contains("float"), "{message}");
+    }
+
+    #[test]
+    fn bad_method_is_refused() {
+        let message = error(
+            "[[route]]\npath = \"/healthz\"\nhandler = \"legacy::healthz\"\nmethods = [\"GE T\"]\n",
+        );
+        assert!(
+            message.contains("`GE T` is not an HTTP method"),
+            "{message}"
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! The route table: which requests a Rust handler serves, read from the `[[route]]` entries of
+//! routes.toml, and swapped atomically when the file is reloaded (SIGHUP).
+//!
+//! It decides *who* answers a request (a handler name and its captured parameters, or Django);
+//! it never runs handlers, and it knows nothing of HTTP beyond the method and the path.
+
+mod load;
+pub mod pattern;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use serde::Deserialize;
+
+pub use load::RoutesError;
+use pattern::PathPattern;
+
+/// How an entry's traffic is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The Rust handler answers.
+    Rust,
+    /// Django answers the client; the Rust handler is the one under evaluation.
+    Shadow,
+    /// Django answers: the entry is kept but switched off (the kill switch).
+    Django,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Rust => "rust",
+            Mode::Shadow => "shadow",
+            Mode::Django => "django",
+        }
+    }
+}
+
+/// One `[[route]]` entry, validated.
+#[derive(Debug)]
+pub struct Route {
+    pub pattern: PathPattern,
+    /// The Django URL name, checked against the URLconf by `ficus check`.
+    pub name: Option<String>,
+    pub methods: BTreeSet<String>,
+    pub handler: String,
+    pub mode: Mode,
+    /// A route Django does not have (a new endpoint written in Rust first).
+    pub new: bool,
+    /// Line of the entry in routes.toml, for messages.
+    pub line: usize,
+}
+
+/// A request the table gives to a Rust handler.
+#[derive(Debug)]
+pub struct Matched<'a> {
+    pub route: &'a Route,
+    /// Captured path parameters in pattern order, as Django's converters would pass them.
+    pub params: Vec<(String, String)>,
+}
+
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    pub routes: Vec<Route>,
+}
+
+impl RouteTable {
+    /// Parses and validates routes.toml text; `handlers` are the registered handler names.
+    pub fn parse(text: &str, handlers: &BTreeSet<&str>) -> Result<Self, RoutesError> {
+        load::parse(text, handlers)
+    }
+
+    /// The Rust route for this request, if any. `path` is the decoded path Django would route
+    /// (see [`pattern::decode_path`]). A method the entry does not list, a segment that does not
+    /// fit a converter, or an entry not in rust mode all leave the request to Django.
+    pub fn resolve(&self, method: &str, path: &str) -> Option<Matched<'_>> {
+        self.routes
+            .iter()
+            .filter(|route| route.mode == Mode::Rust && route.methods.contains(method))
+            .find_map(|route| {
+                route
+                    .pattern
+                    .matches(path)
+                    .map(|params| Matched { route, params })
+            })
+    }
+
+    /// Entries by mode, for the start-up line and `ficus routes`.
+    pub fn count(&self, mode: Mode) -> usize {
+        self.routes.iter().filter(|r| r.mode == mode).count()
+    }
+}
+
+/// The table requests are routed by, replaceable while the server runs.
+pub struct LiveRoutes {
+    current: ArcSwap<RouteTable>,
+    file: Option<PathBuf>,
+    handlers: BTreeSet<&'static str>,
+}
+
+impl LiveRoutes {
+    /// Loads `file` (or starts with an empty table when there is none).
+    pub fn load(
+        file: Option<&Path>,
+        handlers: BTreeSet<&'static str>,
+    ) -> Result<Self, RoutesError> {
+        let table = match file {
+            Some(path) => read(path, &handlers)?,
+            None => RouteTable::default(),
+        };
+        Ok(Self {
+            current: ArcSwap::from_pointee(table),
+            file: file.map(Path::to_owned),
+            handlers,
+        })
+    }
+
+    /// The table as it is now; cheap, and never blocks a reload.
+    pub fn table(&self) -> Arc<RouteTable> {
+        self.current.load_full()
+    }
+
+    /// Reads the file again and swaps the table in one step. On any error the old table stays.
+    pub fn reload(&self) -> Result<Arc<RouteTable>, RoutesError> {
+        let Some(path) = &self.file else {
+            return Ok(self.table());
+        };
+        let table = Arc::new(read(path, &self.handlers)?);
+        self.current.store(table.clone());
+        Ok(table)
+    }
+
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+}
+
+fn read(path: &Path, handlers: &BTreeSet<&str>) -> Result<RouteTable, RoutesError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RoutesError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    RouteTable::parse(&text, handlers).map_err(|err| err.in_file(path))
+}
