@@ -27,7 +27,14 @@ use crate::server::{self, HeaderCase, ServerSettings, Stop, listen};
 use crate::static_files::StaticFiles;
 use crate::wsgi::WsgiApp;
 
+/// `ficus serve` with the legacy project's handlers.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    run_with(args, handlers::registry())
+}
+
+/// Serves with the given handlers: a project that builds its own binary on the ficus library
+/// passes its registry here. Returns only on a start-up error; stopping exits the process.
+pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
     init_logging();
     if args.workers > 1 {
         tracing::warn!(
@@ -37,7 +44,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let project = Project::find(&args.project)?;
     let app_config = &project.config;
-    let registry = handlers::registry();
     let routes = Arc::new(LiveRoutes::load(
         app_config.routes_file.as_deref(),
         registry.names(),

@@ -127,6 +127,11 @@ impl Dispatcher {
     {
         let mut response = match self.registry.get(name) {
             Some(endpoint) => {
+                tracing::debug!(
+                    "{} {} served by the Rust handler {name}",
+                    request.method(),
+                    request.uri().path()
+                );
                 let mut request = request.map(axum::body::Body::new);
                 request.extensions_mut().insert(Params(params));
                 self.run(name, endpoint(request, self.state.clone())).await

@@ -1,0 +1,328 @@
+//! Each ported route against Django's own answer: the same requests go to ficus serving the
+//! repository's routes.toml (the five routes in Rust) and to ficus with every entry switched to
+//! `mode = "django"` (the one-line rollback), each on its own copy of the seeded database.
+//! Status, every header in order and the body bytes must match; only Date and the signing times
+//! of pre-signed URLs may differ. (Django served through ficus is itself held to `manage.py
+//! runserver` by tests/legacy_parity.rs, whose walk now also crosses the Rust routes.)
+
+mod support;
+
+use regex::Regex;
+use support::{Response, Server, Site, request};
+
+struct Pair {
+    rust: Server,
+    django: Server,
+    _sites: (Site, Site),
+    _routes: tempfile::TempDir,
+}
+
+fn servers() -> Pair {
+    let rust_site = Site::new();
+    let django_site = Site::new();
+    let routes = std::fs::read_to_string(support::repo().join("routes.toml")).expect("routes.toml");
+    assert!(routes.contains("mode = \"rust\""));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rolled_back = dir.path().join("routes.toml");
+    std::fs::write(
+        &rolled_back,
+        routes
+            .replace("mode = \"rust\"", "mode = \"django\"")
+            .replace(
+                "path = \"legacy_django\"",
+                &format!(
+                    "path = \"{}\"",
+                    support::repo().join("legacy_django").display()
+                ),
+            ),
+    )
+    .expect("write routes");
+    let debug = ("FICUS_LOG".to_owned(), "info,ficus=debug".to_owned());
+    let mut rust_env = rust_site.env();
+    rust_env.push(debug.clone());
+    let mut django_env = django_site.env();
+    django_env.push(debug);
+    let rolled_back = rolled_back.display().to_string();
+    Pair {
+        rust: Server::ficus(&[], &rust_env),
+        django: Server::ficus(&["--routes", &rolled_back], &django_env),
+        _sites: (rust_site, django_site),
+        _routes: dir,
+    }
+}
+
+/// Only what legitimately differs between two runs: the Date header, and the signing times (and
+/// so the signatures) of pre-signed URLs.
+fn normalise(response: &Response) -> (u16, Vec<(String, String)>, String) {
+    let headers = response
+        .headers
+        .iter()
+        .filter(|(name, _)| name != "Date")
+        .map(|(name, value)| {
+            let value = if name == "Expires" {
+                "<now>".to_owned()
+            } else {
+                value.clone()
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    let body = response.text();
+    let body = Regex::new(r"(Expires=|q-sign-time=|q-key-time=)[0-9%AB;]+")
+        .unwrap()
+        .replace_all(&body, "$1<time>");
+    let body = Regex::new(r"(Signature=|q-signature=)[0-9A-Za-z%]+")
+        .unwrap()
+        .replace_all(&body, "$1<signature>");
+    (response.status, headers, body.into_owned())
+}
+
+/// Sends every request to both servers; returns the statuses seen, fails on any difference.
+fn compare(pair: &Pair, requests: &[(&str, &str, &[u8])]) -> Vec<u16> {
+    let mut failures = Vec::new();
+    let mut statuses = Vec::new();
+    for (method, target, body) in requests {
+        let headers: &[(&str, &str)] = if body.is_empty() {
+            &[]
+        } else {
+            &[("Content-Type", "application/json")]
+        };
+        let ours = request(pair.rust.addr, method, target, headers, body);
+        let theirs = request(pair.django.addr, method, target, headers, body);
+        statuses.push(ours.status);
+        let (a, b) = (normalise(&ours), normalise(&theirs));
+        if a != b {
+            failures.push(format!(
+                "{method} {target}\n  rust:   {a:?}\n  django: {b:?}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} request(s) differ:\n{}\n--- rust server log ---\n{}",
+        failures.len(),
+        failures.join("\n"),
+        pair.rust.log()
+    );
+    statuses
+}
+
+/// The Rust server really used `handler`, and the rolled-back one never did.
+fn assert_served_by(pair: &Pair, handler: &str) {
+    let needle = format!("served by the Rust handler {handler}");
+    assert!(pair.rust.log().contains(&needle), "{}", pair.rust.log());
+    assert!(!pair.django.log().contains("served by the Rust handler"));
+}
+
+#[test]
+fn healthz_answers_as_django_does() {
+    let pair = servers();
+    let statuses = compare(
+        &pair,
+        &[
+            ("GET", "/healthz", b""),
+            ("HEAD", "/healthz", b""),
+            ("POST", "/healthz", b""),
+        ],
+    );
+    // HEAD is not listed, so Django answers: 405 from require_GET. POST meets Django's CSRF
+    // middleware first: 403.
+    assert_eq!(statuses, [200, 405, 403]);
+    assert_served_by(&pair, "legacy::healthz");
+}
+
+#[test]
+fn article_list_answers_as_django_does() {
+    let pair = servers();
+    let targets = [
+        "/api/articles/",
+        "/api/articles/?page=2&page_size=5",
+        "/api/articles/?page_size=50",
+        "/api/articles/?page_size=51",
+        "/api/articles/?page_size=0",
+        "/api/articles/?page_size=-3",
+        "/api/articles/?page_size=abc",
+        "/api/articles/?page_size=99999999999999999999999",
+        "/api/articles/?page=0",
+        "/api/articles/?page=999",
+        "/api/articles/?page=abc",
+        "/api/articles/?page=1.0",
+        "/api/articles/?page=%EF%BC%92&page_size=3",
+        "/api/articles/?page=+2&page_size=3",
+        "/api/articles/?page=1&page=3&page_size=2",
+        "/api/articles/?page=99999999999999999999999999",
+        "/api/articles/?q=caf%C3%A9",
+        "/api/articles/?q=CAF%C3%89&page=2&page_size=2",
+        "/api/articles/?q=Z%C3%9CRICH",
+        "/api/articles/?q=%E6%9D%B1%E4%BA%AC&page_size=3",
+        "/api/articles/?q=++%09",
+        "/api/articles/?q=100%25",
+        "/api/articles/?q=_",
+        "/api/articles/?q=%FF",
+        "/api/articles/?q=no-such-words-anywhere",
+    ];
+    let requests: Vec<(&str, &str, &[u8])> =
+        targets.iter().map(|t| ("GET", *t, &b""[..])).collect();
+    let statuses = compare(&pair, &requests);
+    for expected in [200, 400, 404] {
+        assert!(statuses.contains(&expected), "{statuses:?}");
+    }
+    assert_served_by(&pair, "articles::list");
+}
+
+#[test]
+fn article_detail_answers_as_django_does() {
+    let pair = servers();
+    let statuses = compare(
+        &pair,
+        &[
+            ("GET", "/api/articles/1/", b""),
+            ("GET", "/api/articles/7/", b""),
+            ("GET", "/api/articles/0007/", b""),
+            ("GET", "/api/articles/0/", b""),
+            ("GET", "/api/articles/999999/", b""),
+            ("GET", "/api/articles/99999999999999999999/", b""),
+            ("GET", "/api/articles/abc/", b""),
+            ("GET", "/api/articles/1", b""),
+            ("HEAD", "/api/articles/1/", b""),
+            ("POST", "/api/articles/1/", b""),
+        ],
+    );
+    assert_eq!(statuses, [200, 200, 200, 404, 404, 404, 404, 301, 405, 403]);
+    assert_served_by(&pair, "articles::detail");
+}
+
+#[test]
+fn signed_url_answers_as_django_does_for_both_providers() {
+    let pair = servers();
+    let statuses = compare(
+        &pair,
+        &[
+            (
+                "GET",
+                "/api/media/docs/2026/report.pdf/signed-url/?provider=oss",
+                b"",
+            ),
+            (
+                "GET",
+                "/api/media/docs/2026/report.pdf/signed-url/?provider=cos&expires=600",
+                b"",
+            ),
+            (
+                "GET",
+                "/api/media/%E6%96%87%E4%BB%B6/a%20b.txt/signed-url/?provider=oss",
+                b"",
+            ),
+            (
+                "GET",
+                "/api/media/%E6%96%87%E4%BB%B6/a%20b.txt/signed-url/?provider=cos",
+                b"",
+            ),
+            (
+                "GET",
+                "/api/media/a%2Fb.txt/signed-url/?provider=oss&expires=604800",
+                b"",
+            ),
+            (
+                "GET",
+                "/api/media/x/signed-url/?provider=oss&expires=%2B60",
+                b"",
+            ),
+            (
+                "GET",
+                "/api/media/x/signed-url/?provider=cos&expires=%EF%BC%96%EF%BC%90",
+                b"",
+            ),
+            ("GET", "/api/media/x/signed-url/", b""),
+            ("GET", "/api/media/x/signed-url/?provider=s3", b""),
+            (
+                "GET",
+                "/api/media/x/signed-url/?provider=oss&expires=0",
+                b"",
+            ),
+            (
+                "GET",
+                "/api/media/x/signed-url/?provider=oss&expires=604801",
+                b"",
+            ),
+            (
+                "GET",
+                "/api/media/x/signed-url/?provider=oss&expires=soon",
+                b"",
+            ),
+            ("GET", "/api/media//signed-url/?provider=oss", b""),
+        ],
+    );
+    assert_eq!(&statuses[..7], [200; 7]);
+    assert_eq!(&statuses[7..12], [400; 5]);
+    assert_eq!(statuses[12], 404, "an empty key does not fit <path:key>");
+    assert_served_by(&pair, "media::signed_url");
+}
+
+#[test]
+fn summarize_answers_as_django_does() {
+    let pair = servers();
+    let text = "Rust owns the request. Python keeps the model. The route moves one step at a time! Is it safe? Shadow mode says so.";
+    let ok = format!(r#"{{"text": "{text}", "max_sentences": 2}}"#);
+    let unicode =
+        r#"{"text": "東京は大きい。大阪も大きい。Zürich est petit.", "max_sentences": 1}"#;
+    let bom = format!("\u{feff}{{\"text\": \"{text}\"}}");
+    let statuses = compare(
+        &pair,
+        &[
+            ("POST", "/api/summarize/", ok.as_bytes()),
+            ("POST", "/api/summarize/", unicode.as_bytes()),
+            ("POST", "/api/summarize/", bom.as_bytes()),
+            (
+                "POST",
+                "/api/summarize/",
+                br#"{"text": "a", "text": "Last one wins."}"#,
+            ),
+            ("POST", "/api/summarize/", b"{not json"),
+            ("POST", "/api/summarize/", b""),
+            ("POST", "/api/summarize/", b"[1, 2]"),
+            ("POST", "/api/summarize/", br#"{"max_sentences": 2}"#),
+            ("POST", "/api/summarize/", br#"{"text": "   "}"#),
+            ("POST", "/api/summarize/", br#"{"text": 42}"#),
+            (
+                "POST",
+                "/api/summarize/",
+                br#"{"text": "a", "max_sentences": true}"#,
+            ),
+            (
+                "POST",
+                "/api/summarize/",
+                br#"{"text": "a", "max_sentences": 2.0}"#,
+            ),
+            (
+                "POST",
+                "/api/summarize/",
+                br#"{"text": "a", "max_sentences": 11}"#,
+            ),
+            (
+                "POST",
+                "/api/summarize/",
+                br#"{"text": "a", "max_sentences": 99999999999999999999}"#,
+            ),
+            ("GET", "/api/summarize/", b""),
+        ],
+    );
+    assert_eq!(&statuses[..4], [200; 4]);
+    assert_eq!(&statuses[4..14], [400; 10]);
+    assert_eq!(
+        statuses[14], 405,
+        "GET falls through to Django's require_POST"
+    );
+    assert_served_by(&pair, "ai::summarize");
+}
+
+#[test]
+fn host_outside_allowed_hosts_gets_djangos_400_on_a_ported_route() {
+    let pair = servers();
+    let raw = b"GET /healthz HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n";
+    let ours = support::parse_response(&support::exchange(pair.rust.addr, raw), false).0;
+    let theirs = support::parse_response(&support::exchange(pair.django.addr, raw), false).0;
+    assert_eq!(ours.status, 400);
+    assert_eq!(normalise(&ours), normalise(&theirs));
+    assert!(!pair.rust.log().contains("served by the Rust handler"));
+}
