@@ -16,8 +16,12 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the routes file {path} is not valid: {message}")]
-    RoutesInvalid { path: PathBuf, message: String },
+    #[error("{} line {line}: {message}", path.display())]
+    RoutesInvalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error(
         "no application to serve: pass one (`ficus serve mysite.wsgi`) or set `wsgi` under [django] in routes.toml"
     )]
@@ -145,7 +149,10 @@ fn load_django_section(path: &Path) -> Result<DjangoSection, ConfigError> {
     })?;
     let file: RoutesFile = toml::from_str(&text).map_err(|e| ConfigError::RoutesInvalid {
         path: path.to_owned(),
-        message: e.message().to_owned(),
+        line: e.span().map_or(1, |span| {
+            text[..span.start.min(text.len())].matches('\n').count() + 1
+        }),
+        message: e.message().trim_end().to_owned(),
     })?;
     Ok(file.django)
 }

@@ -1,0 +1,305 @@
+//! routes.toml as a user edits it: reloaded on SIGHUP (an invalid edit keeps the old table),
+//! refused at start with one sentence naming the line, and inspected by `ficus routes` and
+//! `ficus check` against the legacy project's live URLconf.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use support::{Server, Site, get};
+
+/// The repository's routes.toml, made usable from anywhere (absolute `path`).
+fn repository_routes() -> String {
+    std::fs::read_to_string(support::repo().join("routes.toml"))
+        .expect("routes.toml")
+        .replace(
+            "path = \"legacy_django\"",
+            &format!(
+                "path = \"{}\"",
+                support::repo().join("legacy_django").display()
+            ),
+        )
+}
+
+fn write_routes(dir: &Path, text: &str) -> PathBuf {
+    let file = dir.join("routes.toml");
+    std::fs::write(&file, text).expect("write routes.toml");
+    file
+}
+
+fn ficus(args: &[&str], site: &Site) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ficus"))
+        .args(args)
+        .args(["--venv", &support::venv().display().to_string()])
+        .current_dir(support::repo())
+        .envs(site.env())
+        .env_remove("VIRTUAL_ENV")
+        .output()
+        .expect("run ficus")
+}
+
+fn wait_for_log(server: &Server, needle: &str, times: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.log().matches(needle).count() < times {
+        assert!(
+            Instant::now() < deadline,
+            "never logged {needle:?}:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn served_by_rust(server: &Server, handler: &str) -> usize {
+    server
+        .log()
+        .matches(&format!("served by the Rust handler {handler}"))
+        .count()
+}
+
+#[test]
+fn sighup_switches_a_route_back_to_django_and_keeps_the_table_on_a_bad_edit() {
+    let site = Site::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let original = repository_routes();
+    let routes = write_routes(dir.path(), &original);
+    let mut env = site.env();
+    env.push(("FICUS_LOG".into(), "info,ficus=debug".into()));
+    let server = Server::ficus(&["--routes", &routes.display().to_string()], &env);
+
+    assert_eq!(get(server.addr, "/healthz").status, 200);
+    assert_eq!(served_by_rust(&server, "legacy::healthz"), 1);
+
+    // Clients keep coming while the table is swapped twice; none of them may fail.
+    let addr = server.addr;
+    let load = std::thread::spawn(move || {
+        (0..150)
+            .map(|_| get(addr, "/healthz").status)
+            .filter(|status| *status != 200)
+            .count()
+    });
+    let healthz_entry = "handler = \"legacy::healthz\"\nmode = \"rust\"";
+    let switched_off = original.replace(
+        healthz_entry,
+        "handler = \"legacy::healthz\"\nmode = \"django\"",
+    );
+    assert_ne!(switched_off, original);
+    write_routes(dir.path(), &switched_off);
+    server.signal("HUP");
+    wait_for_log(&server, "Reloaded routes.toml", 1);
+    write_routes(dir.path(), &original);
+    server.signal("HUP");
+    wait_for_log(&server, "Reloaded routes.toml", 2);
+    write_routes(dir.path(), &switched_off);
+    server.signal("HUP");
+    wait_for_log(&server, "Reloaded routes.toml", 3);
+    assert_eq!(
+        load.join().expect("load thread"),
+        0,
+        "a request failed during reloads"
+    );
+
+    // Switched off: Django answers /healthz now.
+    let before = served_by_rust(&server, "legacy::healthz");
+    assert_eq!(get(server.addr, "/healthz").status, 200);
+    assert_eq!(served_by_rust(&server, "legacy::healthz"), before);
+
+    // A bad edit is logged with its line and changes nothing.
+    let broken = switched_off.replace(
+        "handler = \"articles::detail\"",
+        "handler = \"articles::detial\"",
+    );
+    let typo_line = 1 + broken
+        .lines()
+        .position(|l| l.contains("articles::detial"))
+        .expect("edited line");
+    write_routes(dir.path(), &broken);
+    server.signal("HUP");
+    wait_for_log(&server, "was not reloaded", 1);
+    let log = server.log();
+    assert!(log.contains("unknown handler `articles::detial`"), "{log}");
+    // The error names the entry's first line (its [[route]] header or path), at or above the typo.
+    let named = regex::Regex::new(r"routes\.toml line (\d+): unknown handler")
+        .unwrap()
+        .captures(&log)
+        .and_then(|c| c[1].parse::<usize>().ok())
+        .expect("a line number");
+    assert!(
+        (typo_line.saturating_sub(4)..=typo_line).contains(&named),
+        "line {named} for a typo on line {typo_line}"
+    );
+    let before = served_by_rust(&server, "articles::detail");
+    assert_eq!(get(server.addr, "/api/articles/1/").status, 200);
+    assert_eq!(served_by_rust(&server, "articles::detail"), before + 1);
+}
+
+#[test]
+fn start_stops_with_one_sentence_for_each_routes_mistake() {
+    let site = Site::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let header = "[django]\nwsgi = \"legacy.wsgi:application\"\n\n";
+    let cases = [
+        (
+            "[[route]]\npath = \"/healthz\"\nhandler = legacy::healthz\n",
+            "routes.toml line 6: string values must be quoted",
+        ),
+        (
+            "[[route]]\npath = \"/healthz\"\nhandler = \"legacy::health\"\n",
+            "unknown handler `legacy::health`",
+        ),
+        (
+            "[[route]]\npath = \"/healthz\"\nhandler = \"legacy::healthz\"\nmode = \"canary\"\n",
+            "unknown variant `canary`",
+        ),
+        (
+            "[[route]]\npath = \"/api/articles/<int:pk>/\"\nhandler = \"articles::detail\"\n\n[[route]]\npath = \"/api/articles/<int:id>/\"\nmethods = [\"GET\", \"PUT\"]\nhandler = \"articles::detail\"\n",
+            "`/api/articles/<int:id>/` GET is already claimed by the entry on line 4",
+        ),
+        (
+            "[[route]]\npath = \"/api/articles/<float:pk>/\"\nhandler = \"articles::detail\"\n",
+            "unknown converter `float`",
+        ),
+    ];
+    for (entries, expected) in cases {
+        let routes = write_routes(dir.path(), &format!("{header}{entries}"));
+        let port = support::free_port().to_string();
+        let out = ficus(
+            &[
+                "serve",
+                "--routes",
+                &routes.display().to_string(),
+                "-b",
+                &format!("127.0.0.1:{port}"),
+            ],
+            &site,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "wanted {expected:?} in:\n{stderr}"
+        );
+        assert!(stderr.starts_with("ficus: error: "), "{stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "one sentence:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn ficus_routes_lists_the_legacy_urlconf_beside_routes_toml() {
+    let site = Site::new();
+    let out = ficus(&["routes"], &site);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let total = regex::Regex::new(r"(\d+) of (\d+) routes served by Rust")
+        .unwrap()
+        .captures(&stdout)
+        .map(|c| (c[1].to_owned(), c[2].to_owned()))
+        .expect("a total line");
+    assert_eq!(total.0, "5", "{stdout}");
+    assert!(
+        stdout.contains("/api/articles/<int:pk>/") && stdout.contains("rust GET"),
+        "{stdout}"
+    );
+
+    let out = ficus(&["routes", "--json"], &site);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let routes = json["routes"].as_array().expect("routes");
+    assert_eq!(json["total"].as_u64(), Some(routes.len() as u64));
+    assert_eq!(total.1, routes.len().to_string());
+    let state_of = |name: &str| {
+        routes
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["state"].as_str().unwrap_or_default().to_owned())
+    };
+    for name in [
+        "healthz",
+        "api-article-list",
+        "api-article-detail",
+        "api-media-signed-url",
+        "api-summarize",
+    ] {
+        assert_eq!(state_of(name).as_deref(), Some("rust"), "{name}");
+    }
+    // Included and namespaced patterns are walked too.
+    assert_eq!(state_of("article-detail").as_deref(), Some("not listed"));
+    assert_eq!(state_of("admin:index").as_deref(), Some("not listed"));
+    assert_eq!(state_of("login").as_deref(), Some("not listed"));
+}
+
+#[test]
+fn ficus_check_accepts_the_repository_and_refuses_paths_django_does_not_know() {
+    let site = Site::new();
+    let out = ficus(&["check"], &site);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("5 route(s), 0 error(s), 0 warning(s)"),
+        "{stdout}"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let unknown = format!(
+        "{}\n[[route]]\npath = \"/api/v2/health\"\nhandler = \"legacy::healthz\"\n",
+        repository_routes()
+    );
+    let routes = write_routes(dir.path(), &unknown).display().to_string();
+    let out = ficus(&["check", "--routes", &routes], &site);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("`/api/v2/health` is not a path Django knows"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("routes.toml has 1 error(s)"));
+
+    // A route Django never had is fine when the entry says so; an unused handler is a warning.
+    let declared_new = unknown.replace(
+        "path = \"/api/v2/health\"\n",
+        "path = \"/api/v2/health\"\nnew = true\n",
+    );
+    let without_summarize = declared_new.replace(
+        "handler = \"ai::summarize\"",
+        "handler = \"legacy::healthz\"",
+    );
+    let routes = write_routes(dir.path(), &without_summarize)
+        .display()
+        .to_string();
+    let out = ficus(&["check", "--routes", &routes, "--json"], &site);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["errors"], serde_json::json!([]));
+    assert_eq!(
+        json["warnings"],
+        serde_json::json!(["handler `ai::summarize` is registered but no route uses it"])
+    );
+
+    // A name that is not Django's name for the path is an error.
+    let misnamed = repository_routes().replace("name = \"healthz\"", "name = \"health\"");
+    let routes = write_routes(dir.path(), &misnamed).display().to_string();
+    let out = ficus(&["check", "--routes", &routes], &site);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout.contains("is named `health`, but Django names it `healthz`"),
+        "{stdout}"
+    );
+}
