@@ -129,6 +129,20 @@ fn healthz_answers_as_django_does() {
     // middleware first: 403.
     assert_eq!(statuses, [200, 405, 403]);
     assert_served_by(&pair, "legacy::healthz");
+
+    // HTTP/2 has no Host header, only :authority; the route is still Rust's.
+    let before = pair.rust.log().matches("legacy::healthz").count();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--http2-prior-knowledge", "-w", "\n%{http_version}"])
+        .arg(format!("http://{}/healthz", pair.rust.addr))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text, "{\"status\": \"ok\", \"db\": true}\n2", "{text}");
+    assert_eq!(
+        pair.rust.log().matches("legacy::healthz").count(),
+        before + 1
+    );
 }
 
 #[test]

@@ -36,14 +36,16 @@ impl Conventions {
     /// Whether a Rust handler may answer this request. Requests Django would refuse or redirect
     /// before reaching the view (a Host outside ALLOWED_HOSTS, plain HTTP under
     /// SECURE_SSL_REDIRECT, a forwarded host) go to Django, which answers them its own way.
-    pub fn admits(&self, headers: &HeaderMap, secure: bool) -> bool {
+    /// `authority` is the request target's authority, which stands for Host in HTTP/2.
+    pub fn admits(&self, headers: &HeaderMap, authority: Option<&str>, secure: bool) -> bool {
         if self.ssl_redirect && !secure {
             return false;
         }
         if self.use_x_forwarded_host && headers.contains_key("x-forwarded-host") {
             return false;
         }
-        let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let Some(host) = host.or(authority) else {
             return false;
         };
         self.host_allowed(host)
@@ -193,20 +195,24 @@ mod tests {
             "[::1]:80",
             "EXAMPLE.com",
         ] {
-            assert!(c.admits(&with_host(ok), false), "{ok}");
+            assert!(c.admits(&with_host(ok), None, false), "{ok}");
         }
         for refused in ["evil.com", "127.0.0.1:80x", "example.com@evil", "", "[::1"] {
-            assert!(!c.admits(&with_host(refused), false), "{refused}");
+            assert!(!c.admits(&with_host(refused), None, false), "{refused}");
         }
         assert!(
-            !c.admits(&HeaderMap::new(), false),
+            !c.admits(&HeaderMap::new(), None, false),
             "no Host goes to Django"
+        );
+        assert!(
+            c.admits(&HeaderMap::new(), Some("example.com:8000"), false),
+            "HTTP/2's :authority stands for Host"
         );
     }
 
     #[test]
     fn wildcard_admits_every_wellformed_host() {
-        assert!(conventions(&["*"]).admits(&with_host("anything.test"), false));
+        assert!(conventions(&["*"]).admits(&with_host("anything.test"), None, false));
     }
 
     #[test]

@@ -162,7 +162,11 @@ async fn serve_ported(
         return Err(req);
     };
     let secure = shared.forwarded.scheme(conn.peer, req.headers()) == "https";
-    if !ported.conventions().admits(req.headers(), secure) {
+    let authority = req.uri().authority().map(|a| a.as_str());
+    if !ported
+        .conventions()
+        .admits(req.headers(), authority, secure)
+    {
         return Err(req);
     }
     let limit = usize::try_from(shared.max_body_size).unwrap_or(usize::MAX);
