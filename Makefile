@@ -22,7 +22,7 @@ DB := $(LEGACY)/var/db.sqlite3
 
 export PYO3_PYTHON := $(PYTHON_BIN)
 
-.PHONY: run test build venv db check-python rust-test django-test
+.PHONY: run test build venv db check-python routes check
 
 run: db build
 	$(TARGET_DIR)/release/ficus serve --venv $(VENV) -b $(BIND) --access-logfile -
@@ -34,6 +34,13 @@ test: venv
 
 build: venv
 	$(CARGO) build --release
+
+# The migration at a glance, and routes.toml checked against the handlers and Django's URLconf.
+routes: db build
+	$(TARGET_DIR)/release/ficus routes --venv $(VENV)
+
+check: db build
+	$(TARGET_DIR)/release/ficus check --venv $(VENV)
 
 check-python:
 	@test -n "$(PY_VERSION)" || { echo "ficus: $(PYTHON) was not found; install CPython 3.11 (or set PYTHON=python3.X)"; exit 1; }
