@@ -48,10 +48,7 @@ fn call(py: Python<'_>, function: &str) -> Result<String, InspectError> {
         .getattr(function)
         .and_then(|f| f.call0())
         .and_then(|r| r.extract::<String>())
-        .map_err(|e| {
-            e.print(py);
-            fail(e)
-        })
+        .map_err(fail)
 }
 
 /// Reads the settings; the application must have been loaded (django.setup() has run).
