@@ -60,10 +60,10 @@ struct Document {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
-    path: String,
+    path: Spanned<String>,
     name: Option<String>,
-    methods: Option<Vec<String>>,
-    handler: String,
+    methods: Option<Spanned<Vec<String>>>,
+    handler: Spanned<String>,
     #[serde(default = "default_mode")]
     mode: Mode,
     #[serde(default)]
@@ -85,21 +85,35 @@ pub(super) fn parse(text: &str, handlers: &BTreeSet<&str>) -> Result<RouteTable,
     let mut routes: Vec<Route> = Vec::with_capacity(document.route.len());
     for spanned in document.route {
         let line = line_of(spanned.span().start);
-        let invalid = |message: String| RoutesError::Invalid {
+        // Each mistake is reported on the line of the key that holds it.
+        let invalid_at = |span: std::ops::Range<usize>, message: String| RoutesError::Invalid {
             file: None,
-            line,
+            line: line_of(span.start),
             message,
         };
         let entry = spanned.into_inner();
-        let pattern = PathPattern::parse(&entry.path).map_err(|e| invalid(e.to_string()))?;
-        if !handlers.contains(entry.handler.as_str()) {
-            return Err(invalid(format!(
-                "unknown handler `{}`; the registered handlers are: {}",
-                entry.handler,
-                handlers.iter().copied().collect::<Vec<_>>().join(", ")
-            )));
+        let path_span = entry.path.span();
+        let path = entry.path.into_inner();
+        let pattern =
+            PathPattern::parse(&path).map_err(|e| invalid_at(path_span.clone(), e.to_string()))?;
+        let handler_span = entry.handler.span();
+        let handler = entry.handler.into_inner();
+        if !handlers.contains(handler.as_str()) {
+            return Err(invalid_at(
+                handler_span,
+                format!(
+                    "unknown handler `{handler}`; the registered handlers are: {}",
+                    handlers.iter().copied().collect::<Vec<_>>().join(", ")
+                ),
+            ));
         }
-        let methods = methods(entry.methods).map_err(invalid)?;
+        let methods = match entry.methods {
+            Some(listed) => {
+                let span = listed.span();
+                methods(Some(listed.into_inner())).map_err(|m| invalid_at(span, m))?
+            }
+            None => methods(None).map_err(|m| invalid_at(path_span.clone(), m))?,
+        };
         if let Some(other) = routes.iter().find(|r| {
             r.pattern.same_shape(&pattern) && r.methods.intersection(&methods).next().is_some()
         }) {
@@ -108,18 +122,20 @@ pub(super) fn parse(text: &str, handlers: &BTreeSet<&str>) -> Result<RouteTable,
                 .intersection(&methods)
                 .map(String::as_str)
                 .collect();
-            return Err(invalid(format!(
-                "`{}` {} is already claimed by the entry on line {}",
-                entry.path,
-                shared.join(", "),
-                other.line
-            )));
+            return Err(invalid_at(
+                path_span,
+                format!(
+                    "`{path}` {} is already claimed by the entry on line {}",
+                    shared.join(", "),
+                    other.line
+                ),
+            ));
         }
         routes.push(Route {
             pattern,
             name: entry.name,
             methods,
-            handler: entry.handler,
+            handler,
             mode: entry.mode,
             new: entry.new,
             line,
@@ -204,7 +220,7 @@ handler = "articles::detail"
     fn unknown_handler_names_the_line_and_the_known_ones() {
         let text = DETAIL.replace("articles::detail", "articles::detial");
         let message = error(&text);
-        assert!(message.starts_with("line 5: unknown handler `articles::detial`"));
+        assert!(message.starts_with("line 9: unknown handler `articles::detial`"));
         assert!(message.contains("articles::detail, legacy::healthz"));
     }
 
@@ -222,7 +238,7 @@ handler = "articles::detail"
         );
         assert_eq!(
             error(&text),
-            "line 11: `/api/articles/<int:id>/` GET is already claimed by the entry on line 5"
+            "line 12: `/api/articles/<int:id>/` GET is already claimed by the entry on line 5"
         );
     }
 
@@ -252,7 +268,7 @@ handler = "articles::detail"
     fn bad_converter_is_refused_with_its_line() {
         let message =
             error("\n[[route]]\npath = \"/a/<float:x>/\"\nhandler = \"legacy::healthz\"\n");
-        assert!(message.starts_with("line 2: "), "{message}");
+        assert!(message.starts_with("line 3: "), "{message}");
         assert!(message.contains("float"), "{message}");
     }
 
