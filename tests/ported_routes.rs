@@ -1,5 +1,5 @@
-//! Each ported route against Django's own answer: the same requests go to ficus serving the
-//! repository's routes.toml (the five routes in Rust) and to ficus with every entry switched to
+//! Each ported route against Django's own answer: the same requests go to ficus serving every
+//! entry of the repository's routes.toml in Rust and to ficus with every entry switched to
 //! `mode = "django"` (the one-line rollback), each on its own copy of the seeded database.
 //! Status, every header in order and the body bytes must match; only Date and the signing times
 //! of pre-signed URLs may differ. (Django served through ficus is itself held to `manage.py
@@ -17,35 +17,45 @@ struct Pair {
     _routes: tempfile::TempDir,
 }
 
+/// The repository's routes.toml with every entry set to `mode`, written to `dir`.
+fn routes_with_mode(dir: &std::path::Path, mode: &str) -> String {
+    let text = std::fs::read_to_string(support::repo().join("routes.toml")).expect("routes.toml");
+    let mut routes: toml::Table = text.parse().expect("routes.toml is TOML");
+    let legacy = support::repo().join("legacy_django").display().to_string();
+    if let Some(toml::Value::Table(django)) = routes.get_mut("django") {
+        django.insert("path".into(), legacy.into());
+    }
+    if let Some(toml::Value::Array(entries)) = routes.get_mut("route") {
+        for entry in entries.iter_mut().filter_map(toml::Value::as_table_mut) {
+            entry.insert("mode".into(), mode.into());
+        }
+    }
+    let file = dir.join(format!("routes-{mode}.toml"));
+    std::fs::write(&file, toml::to_string(&routes).expect("TOML")).expect("write routes");
+    file.display().to_string()
+}
+
+/// Two servers on their own copies of the seeded site: every routes.toml entry in Rust (shadow
+/// entries included, so a handler is held to Django before it takes traffic), and every entry
+/// switched back to Django (the one-line rollback).
 fn servers() -> Pair {
     let rust_site = Site::new();
     let django_site = Site::new();
-    let routes = std::fs::read_to_string(support::repo().join("routes.toml")).expect("routes.toml");
-    assert!(routes.contains("mode = \"rust\""));
     let dir = tempfile::tempdir().expect("temp dir");
-    let rolled_back = dir.path().join("routes.toml");
-    std::fs::write(
-        &rolled_back,
-        routes
-            .replace("mode = \"rust\"", "mode = \"django\"")
-            .replace(
-                "path = \"legacy_django\"",
-                &format!(
-                    "path = \"{}\"",
-                    support::repo().join("legacy_django").display()
-                ),
-            ),
-    )
-    .expect("write routes");
     let debug = ("FICUS_LOG".to_owned(), "info,ficus=debug".to_owned());
     let mut rust_env = rust_site.env();
     rust_env.push(debug.clone());
     let mut django_env = django_site.env();
     django_env.push(debug);
-    let rolled_back = rolled_back.display().to_string();
     Pair {
-        rust: Server::ficus(&[], &rust_env),
-        django: Server::ficus(&["--routes", &rolled_back], &django_env),
+        rust: Server::ficus(
+            &["--routes", &routes_with_mode(dir.path(), "rust")],
+            &rust_env,
+        ),
+        django: Server::ficus(
+            &["--routes", &routes_with_mode(dir.path(), "django")],
+            &django_env,
+        ),
         _sites: (rust_site, django_site),
         _routes: dir,
     }

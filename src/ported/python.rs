@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 
 use crate::python::pool::{PoolError, PythonPool};
 
-/// Handle to the Python thread pool, extracted with `State<Python>`.
+/// Handle to the Python thread pool, extracted with `State<PythonCalls>`.
 #[derive(Clone)]
 pub struct PythonCalls {
     pool: Arc<PythonPool>,
