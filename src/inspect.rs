@@ -16,7 +16,7 @@ use crate::project::Project;
 use crate::python::app;
 use crate::python::django::{self, UrlPattern};
 use crate::routes::pattern::PathPattern;
-use crate::routes::{LiveRoutes, Mode, Route, RouteTable};
+use crate::routes::{Mode, Route, RouteTable};
 
 /// One line of `ficus routes`.
 #[derive(Debug, Serialize)]
@@ -51,14 +51,13 @@ struct Summary {
 fn load(args: &InspectArgs) -> anyhow::Result<(Vec<UrlPattern>, RouteTable)> {
     let project = Project::find(&args.project)?;
     let handlers = handlers::registry().names();
-    let table = LiveRoutes::load(project.config.routes_file.as_deref(), handlers)?.table();
+    let table = RouteTable::read(project.config.routes_file.as_deref(), &handlers)?;
     project.start_python()?;
     let venv = project.venv_shown();
     let patterns = Python::attach(|py| -> anyhow::Result<_> {
         app::load(py, &project.config, &venv)?;
         Ok(django::url_patterns(py)?)
     })?;
-    let table = std::sync::Arc::try_unwrap(table).unwrap_or_default();
     Ok((patterns, table))
 }
 

@@ -73,6 +73,18 @@ impl RouteTable {
         load::parse(text, handlers)
     }
 
+    /// Reads and validates a routes file; no file means an empty table.
+    pub fn read(file: Option<&Path>, handlers: &BTreeSet<&str>) -> Result<Self, RoutesError> {
+        let Some(path) = file else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| RoutesError::Unreadable {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, handlers).map_err(|err| err.in_file(path))
+    }
+
     /// The Rust route for this request, if any. `path` is the decoded path Django would route
     /// (see [`pattern::decode_path`]). A method the entry does not list, a segment that does not
     /// fit a converter, or an entry not in rust mode all leave the request to Django.
@@ -107,10 +119,7 @@ impl LiveRoutes {
         file: Option<&Path>,
         handlers: BTreeSet<&'static str>,
     ) -> Result<Self, RoutesError> {
-        let table = match file {
-            Some(path) => read(path, &handlers)?,
-            None => RouteTable::default(),
-        };
+        let table = RouteTable::read(file, &handlers)?;
         Ok(Self {
             current: ArcSwap::from_pointee(table),
             file: file.map(Path::to_owned),
@@ -128,7 +137,7 @@ impl LiveRoutes {
         let Some(path) = &self.file else {
             return Ok(self.table());
         };
-        let table = Arc::new(read(path, &self.handlers)?);
+        let table = Arc::new(RouteTable::read(Some(path), &self.handlers)?);
         self.current.store(table.clone());
         Ok(table)
     }
@@ -136,12 +145,4 @@ impl LiveRoutes {
     pub fn file(&self) -> Option<&Path> {
         self.file.as_deref()
     }
-}
-
-fn read(path: &Path, handlers: &BTreeSet<&str>) -> Result<RouteTable, RoutesError> {
-    let text = std::fs::read_to_string(path).map_err(|source| RoutesError::Unreadable {
-        path: path.to_owned(),
-        source,
-    })?;
-    RouteTable::parse(&text, handlers).map_err(|err| err.in_file(path))
 }
