@@ -1,6 +1,7 @@
-//! What happens to one request: the head guard's verdict, proxy headers, static files, the body
-//! limit, then the WSGI application on the Python pool, with back-pressure (503) and a deadline
-//! for the application to start answering (504).
+//! What happens to one request: the head guard's verdict, proxy headers, static files, a Rust
+//! handler when routes.toml ports the route, else the body limit and the WSGI application on the
+//! Python pool, with back-pressure (503) and a deadline for the application to start answering
+//! (504).
 //!
 //! It runs on tokio and never attaches to Python; the Python side is reached only through the
 //! pool's queue.
