@@ -291,6 +291,9 @@ fn summarize_answers_as_django_does() {
     let unicode =
         r#"{"text": "東京は大きい。大阪も大きい。Zürich est petit.", "max_sentences": 1}"#;
     let bom = format!("\u{feff}{{\"text\": \"{text}\"}}");
+    // Django reads up to DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) and refuses more with its 400 page.
+    let under_limit = format!("{{\"text\": \"{}\"}}", "x".repeat(2_400_000));
+    let over_limit = format!("{{\"text\": \"{}\"}}", "x".repeat(2_700_000));
     let statuses = compare(
         &pair,
         &[

@@ -16,6 +16,8 @@ pub struct Conventions {
     use_x_forwarded_host: bool,
     x_frame_options: Option<String>,
     content_length: bool,
+    /// Bodies Django refuses to read (`RequestDataTooBig`, a 400); None means no limit.
+    data_upload_max_memory_size: Option<u64>,
     nosniff: bool,
     referrer_policy: Option<String>,
     cross_origin_opener_policy: Option<String>,
@@ -35,9 +37,19 @@ struct ErrorPage {
 impl Conventions {
     /// Whether a Rust handler may answer this request. Requests Django would refuse or redirect
     /// before reaching the view (a Host outside ALLOWED_HOSTS, plain HTTP under
-    /// SECURE_SSL_REDIRECT, a forwarded host) go to Django, which answers them its own way.
-    /// `authority` is the request target's authority, which stands for Host in HTTP/2.
+    /// SECURE_SSL_REDIRECT, a forwarded host), and declared bodies larger than Django reads, go
+    /// to Django, which answers them its own way. `authority` is the request target's
+    /// authority, which stands for Host in HTTP/2.
     pub fn admits(&self, headers: &HeaderMap, authority: Option<&str>, secure: bool) -> bool {
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let (Some(limit), Some(length)) = (self.data_upload_max_memory_size, declared)
+            && length > limit
+        {
+            return false;
+        }
         if self.ssl_redirect && !secure {
             return false;
         }
@@ -166,6 +178,7 @@ mod tests {
             use_x_forwarded_host: false,
             x_frame_options: Some("DENY".into()),
             content_length: true,
+            data_upload_max_memory_size: Some(10),
             nosniff: true,
             referrer_policy: Some("same-origin".into()),
             cross_origin_opener_policy: Some("same-origin".into()),
@@ -208,6 +221,16 @@ mod tests {
             c.admits(&HeaderMap::new(), Some("example.com:8000"), false),
             "HTTP/2's :authority stands for Host"
         );
+    }
+
+    #[test]
+    fn body_larger_than_django_reads_goes_to_django() {
+        let c = conventions(&["*"]);
+        let mut headers = with_host("example.com");
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("10"));
+        assert!(c.admits(&headers, None, false));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("11"));
+        assert!(!c.admits(&headers, None, false));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::FromRef;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::handler::Handler;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -70,6 +70,9 @@ impl Registry {
         H: Handler<T, AppState>,
         T: 'static,
     {
+        // Body size is ficus's to police (--max-body-size, and Django's own limit through
+        // `Conventions::admits`), not axum's default of 2 MB.
+        let handler = handler.layer(DefaultBodyLimit::disable());
         let endpoint: Endpoint =
             Arc::new(move |request, state| Box::pin(handler.clone().call(request, state)));
         self.handlers.insert(name, endpoint);

@@ -48,6 +48,7 @@ def facts():
         "use_x_forwarded_host": bool(settings.USE_X_FORWARDED_HOST),
         "x_frame_options": str(settings.X_FRAME_OPTIONS).upper() if xframe else None,
         "content_length": "django.middleware.common.CommonMiddleware" in middleware,
+        "data_upload_max_memory_size": settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
         "nosniff": bool(security and settings.SECURE_CONTENT_TYPE_NOSNIFF),
         "referrer_policy": referrer or None,
         "cross_origin_opener_policy": (
