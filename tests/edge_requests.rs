@@ -305,3 +305,33 @@ fn the_access_log_uses_gunicorns_default_format() {
     let line = written.lines().last().unwrap_or_default();
     assert!(line_format.is_match(line), "{line}");
 }
+
+#[test]
+fn a_body_the_app_never_reads_does_not_hold_the_connection_open() {
+    let (server, _dir) = edge_server(&[]);
+    let body = vec![b'x'; 1024 * 1024];
+    let mut stream = support::connect(server.addr);
+    let head = format!(
+        "POST /keep HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut writer = stream.try_clone().expect("clone");
+    // The server may stop reading once it has answered; the writer must not block the test.
+    std::thread::spawn(move || {
+        let _ = writer.write_all(head.as_bytes());
+        let _ = writer.write_all(&body);
+    });
+    let mut answer = Vec::new();
+    let ended = stream.read_to_end(&mut answer);
+    // EOF (or a reset after the answer) within the read timeout, although the app keeps the
+    // environ (and its wsgi.input) alive: the connection did not wait for the unread body.
+    assert!(
+        !matches!(&ended, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "the connection stayed open: {ended:?}"
+    );
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200 OK"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}

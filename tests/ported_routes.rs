@@ -292,8 +292,9 @@ fn summarize_answers_as_django_does() {
         r#"{"text": "東京は大きい。大阪も大きい。Zürich est petit.", "max_sentences": 1}"#;
     let bom = format!("\u{feff}{{\"text\": \"{text}\"}}");
     // Django reads up to DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) and refuses more with its 400 page.
-    let under_limit = format!("{{\"text\": \"{}\"}}", "x".repeat(2_400_000));
-    let over_limit = format!("{{\"text\": \"{}\"}}", "x".repeat(2_700_000));
+    // (Padded with JSON whitespace, so the size is in the body, not in the text work.)
+    let padded = |size: usize| format!("{{\"text\": \"{text}\"{}}}", " ".repeat(size));
+    let (under_limit, over_limit) = (padded(2_400_000), padded(2_700_000));
     let statuses = compare(
         &pair,
         &[
@@ -305,6 +306,7 @@ fn summarize_answers_as_django_does() {
                 "/api/summarize/",
                 br#"{"text": "a", "text": "Last one wins."}"#,
             ),
+            ("POST", "/api/summarize/", under_limit.as_bytes()),
             ("POST", "/api/summarize/", b"{not json"),
             ("POST", "/api/summarize/", b""),
             ("POST", "/api/summarize/", b"[1, 2]"),
@@ -331,13 +333,14 @@ fn summarize_answers_as_django_does() {
                 "/api/summarize/",
                 br#"{"text": "a", "max_sentences": 99999999999999999999}"#,
             ),
+            ("POST", "/api/summarize/", over_limit.as_bytes()),
             ("GET", "/api/summarize/", b""),
         ],
     );
-    assert_eq!(&statuses[..4], [200; 4]);
-    assert_eq!(&statuses[4..14], [400; 10]);
+    assert_eq!(&statuses[..5], [200; 5]);
+    assert_eq!(&statuses[5..16], [400; 11]);
     assert_eq!(
-        statuses[14], 405,
+        statuses[16], 405,
         "GET falls through to Django's require_POST"
     );
     assert_served_by(&pair, "ai::summarize");

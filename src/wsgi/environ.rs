@@ -13,7 +13,7 @@ use super::{WsgiApp, WsgiRequest};
 pub fn build<'py>(
     py: Python<'py>,
     request: &WsgiRequest,
-    input: Input,
+    input: &Bound<'_, Input>,
     app: &WsgiApp,
 ) -> PyResult<Bound<'py, PyDict>> {
     let environ = PyDict::new(py);
@@ -86,7 +86,7 @@ pub fn build<'py>(
 
     environ.set_item(intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
     set(intern!(py, "wsgi.url_scheme"), request.url_scheme)?;
-    environ.set_item(intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
+    environ.set_item(intern!(py, "wsgi.input"), input)?;
     environ.set_item(intern!(py, "wsgi.errors"), app.errors.bind(py))?;
     environ.set_item(intern!(py, "wsgi.multithread"), true)?;
     environ.set_item(intern!(py, "wsgi.multiprocess"), false)?;

@@ -55,6 +55,19 @@ impl Input {
         }
     }
 
+    /// Lets go of the request body once the response is done. The application may keep the
+    /// environ alive (Django's request sits in reference cycles until the garbage collector
+    /// runs), and while hyper's body lives, hyper waits for it to be read before it can close
+    /// or reuse the connection: a view that answered without reading a large body would hang
+    /// the client.
+    pub fn release(&self) {
+        if let Ok(mut reader) = self.reader.lock() {
+            reader.source = BodySource::Empty;
+            reader.buffer.clear();
+            reader.remaining = 0;
+        }
+    }
+
     fn with_reader<T>(&self, f: impl FnOnce(&mut Reader) -> PyResult<T>) -> PyResult<T> {
         let mut reader = self
             .reader

@@ -96,13 +96,28 @@ impl WsgiApp {
         mut request: WsgiRequest,
         responder: &Py<Responder>,
     ) -> PyResult<()> {
-        let input = input::Input::new(
-            std::mem::replace(&mut request.body, BodySource::Empty),
-            request.content_length.unwrap_or(0),
-            self.runtime.clone(),
-            self.body_read_timeout,
-        );
-        let environ = environ::build(py, &request, input, self)?;
+        let input = Bound::new(
+            py,
+            input::Input::new(
+                std::mem::replace(&mut request.body, BodySource::Empty),
+                request.content_length.unwrap_or(0),
+                self.runtime.clone(),
+                self.body_read_timeout,
+            ),
+        )?;
+        let outcome = self.call_app(py, &request, &input, responder);
+        input.borrow().release();
+        outcome
+    }
+
+    fn call_app(
+        &self,
+        py: Python<'_>,
+        request: &WsgiRequest,
+        input: &Bound<'_, input::Input>,
+        responder: &Py<Responder>,
+    ) -> PyResult<()> {
+        let environ = environ::build(py, request, input, self)?;
         let start_response = Py::new(
             py,
             StartResponse {

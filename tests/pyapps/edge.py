@@ -39,10 +39,18 @@ class Stream:
         _log("closed " + self.name)
 
 
+# Environs kept alive after their response, as Django's requests are until the garbage collector
+# breaks their reference cycles.
+KEPT = []
+
+
 def application(environ, start_response):
     path = environ["PATH_INFO"]
     query = dict(p.split("=", 1) for p in environ["QUERY_STRING"].split("&") if "=" in p)
 
+    if path == "/keep":
+        KEPT[:] = [environ]
+        return _json(start_response, {"kept": True})
     if path == "/late":
         def late():
             start_response("200 OK", [("Content-Type", "text/plain"), ("X-Late", "yes")])
