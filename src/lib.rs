@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod handlers;
 pub mod inspect;
+pub mod parity;
 pub mod ported;
 pub mod project;
 pub mod python;
