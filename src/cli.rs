@@ -25,6 +25,8 @@ pub enum Command {
     Routes(InspectArgs),
     /// Validate routes.toml against the Rust handlers and the Django URLconf.
     Check(InspectArgs),
+    /// Replay request lists or recorded traffic against Django and Rust, and show the differences.
+    Diff(crate::diff::DiffArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -133,4 +135,15 @@ pub struct InspectArgs {
     /// Print JSON for tools instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

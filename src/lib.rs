@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod diff;
 pub mod handlers;
 pub mod inspect;
 pub mod parity;

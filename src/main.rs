@@ -11,6 +11,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => ficus::serve::run(args),
         Command::Routes(args) => ficus::inspect::routes(args),
         Command::Check(args) => ficus::inspect::check(args),
+        Command::Diff(args) => ficus::diff::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

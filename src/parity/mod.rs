@@ -11,6 +11,8 @@
 
 mod diff;
 mod normalise;
+pub mod requests;
+pub mod runner;
 mod selector;
 
 pub use diff::{Difference, Location, Verdict, compare, verdict};

@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use super::pattern::PathPattern;
 use super::{Mode, Route, RouteTable};
+use crate::parity::{Rules, Selector};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RoutesError {
@@ -68,6 +69,15 @@ struct Entry {
     mode: Mode,
     #[serde(default)]
     new: bool,
+    /// Parity rules: response headers left out of comparisons.
+    #[serde(default)]
+    ignore_headers: Vec<String>,
+    /// Parity rules: JSON fields redacted on every side (insta selector syntax).
+    #[serde(default)]
+    redact: Vec<String>,
+    /// Parity rules: `[regex, replacement]` pairs applied to text bodies and header values.
+    #[serde(default)]
+    filters: Vec<(String, String)>,
 }
 
 fn default_mode() -> Mode {
@@ -131,6 +141,8 @@ pub(super) fn parse(text: &str, handlers: &BTreeSet<&str>) -> Result<RouteTable,
                 ),
             ));
         }
+        let rules = parity_rules(entry.ignore_headers, entry.redact, entry.filters)
+            .map_err(|m| invalid_at(path_span.clone(), m))?;
         routes.push(Route {
             pattern,
             name: entry.name,
@@ -139,9 +151,34 @@ pub(super) fn parse(text: &str, handlers: &BTreeSet<&str>) -> Result<RouteTable,
             mode: entry.mode,
             new: entry.new,
             line,
+            rules,
         });
     }
     Ok(RouteTable { routes })
+}
+
+fn parity_rules(
+    ignore_headers: Vec<String>,
+    redact: Vec<String>,
+    filters: Vec<(String, String)>,
+) -> Result<Rules, String> {
+    let redact = redact
+        .iter()
+        .map(|s| Selector::parse(s).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let filters = filters
+        .into_iter()
+        .map(|(pattern, replacement)| {
+            regex::Regex::new(&pattern)
+                .map(|re| (re, replacement))
+                .map_err(|e| format!("filter `{pattern}` is not a regular expression: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Rules {
+        ignore_headers,
+        redact,
+        filters,
+    })
 }
 
 /// Upper-cased, de-duplicated methods; GET alone when the entry lists none.
@@ -270,6 +307,24 @@ handler = "articles::detail"
             error("\n[[route]]\npath = \"/a/<float:x>/\"\nhandler = \"legacy::healthz\"\n");
         assert!(message.starts_with("line 3: "), "{message}");
         assert!(message.contains("float"), "{message}");
+    }
+
+    #[test]
+    fn parity_rules_are_read_and_checked() {
+        let text = format!(
+            "{DETAIL}redact = [\".published_at\"]\nfilters = [[\"\\\\d+\", \"<n>\"]]\nignore_headers = [\"Vary\"]\n"
+        );
+        let table = parse(&text, &handlers()).unwrap();
+        let rules = &table.routes[0].rules;
+        assert_eq!((rules.redact.len(), rules.filters.len()), (1, 1));
+        assert_eq!(rules.ignore_headers, ["Vary"]);
+        let message = error(&format!("{DETAIL}redact = [\"published_at\"]\n"));
+        assert!(
+            message.contains("`published_at` is not a selector"),
+            "{message}"
+        );
+        let message = error(&format!("{DETAIL}filters = [[\"(\", \"x\"]]\n"));
+        assert!(message.contains("is not a regular expression"), "{message}");
     }
 
     #[test]

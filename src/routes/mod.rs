@@ -52,6 +52,8 @@ pub struct Route {
     pub new: bool,
     /// Line of the entry in routes.toml, for messages.
     pub line: usize,
+    /// How parity comparisons of this route are normalised beyond the defaults.
+    pub rules: crate::parity::Rules,
 }
 
 /// A request the table gives to a Rust handler.

@@ -1,0 +1,317 @@
+//! Getting the three answers parity compares, in-process: Django's answer, the Rust handler's,
+//! and Django's again (to measure noise), each against its own fresh copy of the database so a
+//! POST on one side never leaks into another.
+//!
+//! It loads the project as `serve` does, without sockets, and runs one request at a time (the
+//! Django side switches its database by changing the shared connection settings). SQLite only:
+//! copies are made with `VACUUM INTO`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use pyo3::prelude::*;
+
+use super::Answer;
+use super::requests::Request;
+use crate::db::{Database, DatabaseSettings};
+use crate::ported::conventions::Conventions;
+use crate::ported::python::PythonCalls;
+use crate::ported::{AppState, Dispatcher, Registry};
+use crate::project::Project;
+use crate::python::pool::PythonPool;
+use crate::python::{app, django};
+use crate::routes::RouteTable;
+use crate::routes::pattern::decode_path;
+use crate::wsgi::{BodySource, Reply, WsgiApp, WsgiRequest};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// The Host a request gets when it names none: Django's test client uses `testserver`.
+const DEFAULT_HOST: &str = "testserver";
+
+/// The three answers for one request.
+#[derive(Debug)]
+pub struct Trio {
+    pub django: Answer,
+    pub django_again: Answer,
+    /// None when no Rust route serves this request (it is Django's either way).
+    pub rust: Option<Answer>,
+    /// The routes.toml path and handler that served the Rust answer.
+    pub route: Option<(String, String)>,
+}
+
+pub struct Runner {
+    tokio: tokio::runtime::Runtime,
+    pool: Arc<PythonPool>,
+    wsgi: Arc<WsgiApp>,
+    registry: Registry,
+    conventions: Conventions,
+    routes: RouteTable,
+    database: DatabaseSettings,
+}
+
+impl Runner {
+    /// Starts Python in this process and loads the project; `routes` says which requests the
+    /// Rust side answers (every entry counts, whatever its mode: parity is checked before a
+    /// route takes traffic).
+    pub fn start(
+        project: &Project,
+        registry: Registry,
+        routes: RouteTable,
+    ) -> anyhow::Result<Self> {
+        project.start_python()?;
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .worker_threads(2)
+            .build()
+            .context("cannot start the async runtime")?;
+        let venv = project.venv_shown();
+        let (wsgi, facts) = Python::attach(|py| -> anyhow::Result<_> {
+            let loaded = app::load(py, &project.config, &venv)?;
+            let wsgi = WsgiApp::new(py, loaded.app, tokio.handle().clone(), TIMEOUT)
+                .map_err(|e| anyhow::anyhow!("cannot prepare the WSGI bridge: {e}"))?;
+            Ok((wsgi, django::facts(py)?))
+        })?;
+        if facts.database.engine != "django.db.backends.sqlite3" {
+            bail!(
+                "parity runs need a SQLite database to copy for each side; Django's engine is {}",
+                facts.database.engine
+            );
+        }
+        // One thread: the Django side switches the shared connection settings per request.
+        let pool = Arc::new(
+            PythonPool::start(1, 4, Arc::new(app::close_thread_resources))
+                .context("cannot start the Python thread")?,
+        );
+        Ok(Self {
+            tokio,
+            pool,
+            wsgi: Arc::new(wsgi),
+            registry,
+            conventions: facts.conventions,
+            routes,
+            database: facts.database,
+        })
+    }
+
+    /// Django, Rust, then Django again, each on a fresh copy of the database.
+    pub fn run(&self, request: &Request) -> anyhow::Result<Trio> {
+        self.tokio.block_on(async {
+            let scratch = tempfile::tempdir().context("cannot make a scratch directory")?;
+            let django = self
+                .django(request, &self.copy(scratch.path(), "django").await?)
+                .await?;
+            let (rust, route) = match self
+                .rust(request, &self.copy(scratch.path(), "rust").await?)
+                .await?
+            {
+                Some((answer, route)) => (Some(answer), Some(route)),
+                None => (None, None),
+            };
+            let django_again = self
+                .django(request, &self.copy(scratch.path(), "django-again").await?)
+                .await?;
+            Ok(Trio {
+                django,
+                django_again,
+                rust,
+                route,
+            })
+        })
+    }
+
+    /// A consistent copy of Django's database (WAL content included).
+    async fn copy(&self, dir: &Path, name: &str) -> anyhow::Result<DatabaseSettings> {
+        let target = dir.join(format!("{name}.sqlite3"));
+        let source = Database::open(&self.database)?;
+        let Database::Sqlite(pool) = &source else {
+            bail!("parity runs need SQLite");
+        };
+        sqlx::query("VACUUM INTO $1")
+            .bind(target.display().to_string())
+            .execute(pool)
+            .await
+            .with_context(|| format!("cannot copy the database {}", self.database.name))?;
+        pool.close().await;
+        Ok(DatabaseSettings {
+            name: target.display().to_string(),
+            ..self.database.clone()
+        })
+    }
+
+    async fn django(&self, request: &Request, db: &DatabaseSettings) -> anyhow::Result<Answer> {
+        let wsgi_request = wsgi_request(request)?;
+        let (head_tx, head_rx) = tokio::sync::oneshot::channel();
+        let (body_tx, mut body_rx) = tokio::sync::mpsc::channel(16);
+        let wsgi = self.wsgi.clone();
+        let path = db.name.clone();
+        let job = self.pool.run(move |py| -> PyResult<()> {
+            use_database(py, &path)?;
+            wsgi.handle(
+                py,
+                wsgi_request,
+                Reply {
+                    head: head_tx,
+                    body: body_tx,
+                },
+            );
+            // Closed again, so nothing holds the copy open once the request is done.
+            use_database(py, &path)
+        });
+        let collect = async {
+            let head = head_rx.await;
+            let mut body = BytesMut::new();
+            while let Some(chunk) = body_rx.recv().await {
+                body.extend_from_slice(&chunk?);
+            }
+            Ok::<_, std::io::Error>((head, body.freeze()))
+        };
+        let (job, collected) = tokio::join!(job, collect);
+        job.context("the Python thread failed")?
+            .context("cannot point Django at the database copy")?;
+        let (head, body) = collected.context("the response body failed")?;
+        match head {
+            Ok(Ok(head)) => Ok(Answer {
+                status: head.status,
+                headers: head
+                    .headers
+                    .into_iter()
+                    .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+                    .collect(),
+                body,
+            }),
+            _ => Ok(Answer {
+                status: 500,
+                headers: Vec::new(),
+                body: Bytes::from_static(b"(the application failed before answering)"),
+            }),
+        }
+    }
+
+    async fn rust(
+        &self,
+        request: &Request,
+        db: &DatabaseSettings,
+    ) -> anyhow::Result<Option<(Answer, (String, String))>> {
+        let Some(matched) = self
+            .routes
+            .routes
+            .iter()
+            .filter(|r| r.methods.contains(&request.method))
+            .find_map(|r| {
+                r.pattern
+                    .matches(&decode_path(&request.path))
+                    .map(|p| (r, p))
+            })
+        else {
+            return Ok(None);
+        };
+        let http_request = http_request(request)?;
+        if !self.conventions.admits(http_request.headers(), None, false) {
+            return Ok(None);
+        }
+        let (route, params) = matched;
+        let state = AppState {
+            db: Database::open(db)?,
+            python: PythonCalls::new(self.pool.clone()),
+        };
+        let dispatcher = Dispatcher::new(
+            self.registry.clone(),
+            state.clone(),
+            self.conventions.clone(),
+            TIMEOUT,
+        );
+        let response = dispatcher
+            .dispatch(&route.handler, params, http_request, false)
+            .await;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .context("the Rust response body failed")?;
+        if let Database::Sqlite(pool) = &state.db {
+            pool.close().await;
+        }
+        Ok(Some((
+            Answer {
+                status: parts.status.as_u16(),
+                headers: parts
+                    .headers
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                body: body.to_bytes(),
+            },
+            (route.pattern.source().to_owned(), route.handler.clone()),
+        )))
+    }
+}
+
+/// Points this thread's Django connection at `path` (closing it, so the next query reconnects).
+fn use_database(py: Python<'_>, path: &str) -> PyResult<()> {
+    let connection = py
+        .import("django.db")?
+        .getattr("connections")?
+        .get_item("default")?;
+    connection.call_method0("close")?;
+    connection.getattr("settings_dict")?.set_item("NAME", path)
+}
+
+fn headers_of(request: &Request) -> anyhow::Result<http::HeaderMap> {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in &request.headers {
+        headers.append(
+            http::HeaderName::from_bytes(name.as_bytes())
+                .with_context(|| format!("`{name}` is not a header name"))?,
+            http::HeaderValue::from_str(value)
+                .with_context(|| format!("the value of `{name}` is not a header value"))?,
+        );
+    }
+    if !headers.contains_key(http::header::HOST) {
+        headers.insert(
+            http::header::HOST,
+            http::HeaderValue::from_static(DEFAULT_HOST),
+        );
+    }
+    if !request.body.is_empty() && !headers.contains_key(http::header::CONTENT_LENGTH) {
+        headers.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(request.body.len()),
+        );
+    }
+    Ok(headers)
+}
+
+fn wsgi_request(request: &Request) -> anyhow::Result<WsgiRequest> {
+    let headers = headers_of(request)?;
+    Ok(WsgiRequest {
+        method: request.method.parse().context("not an HTTP method")?,
+        uri: request.target().parse().context("not a request target")?,
+        version: http::Version::HTTP_11,
+        headers,
+        client: SocketAddr::from(([127, 0, 0, 1], 50000)),
+        local: SocketAddr::from(([127, 0, 0, 1], 8000)),
+        url_scheme: "http",
+        content_length: (!request.body.is_empty()).then_some(request.body.len() as u64),
+        body: BodySource::Buffered(request.body.clone()),
+    })
+}
+
+fn http_request(request: &Request) -> anyhow::Result<http::Request<Full<Bytes>>> {
+    let mut built = http::Request::builder()
+        .method(request.method.as_str())
+        .uri(request.target())
+        .body(Full::new(request.body.clone()))
+        .context("not a valid request")?;
+    *built.headers_mut() = headers_of(request)?;
+    Ok(built)
+}
