@@ -300,3 +300,47 @@ fn ficus_check_accepts_the_repository_and_refuses_paths_django_does_not_know() {
         "{stdout}"
     );
 }
+
+#[test]
+fn ficus_diff_replays_request_lists_and_recorded_traffic() {
+    let site = Site::new();
+    let list = support::repo().join("tests/requests/articles_detail.toml");
+    let out = ficus(&["diff", &list.display().to_string()], &site);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("MATCH ").count(), 4, "{stdout}");
+    assert!(
+        stdout.contains(
+            "/api/articles/<int:pk>/ (articles::detail): 4 request(s), 4 match, 0 differ"
+        ),
+        "{stdout}"
+    );
+
+    // Recorded traffic: JSON Lines, bodies in base64; a request no Rust route serves is Django's.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recorded = dir.path().join("traffic.jsonl");
+    std::fs::write(
+        &recorded,
+        concat!(
+            r#"{"method": "POST", "path": "/api/summarize/", "headers": [["Content-Type", "application/json"]], "body": "eyJ0ZXh0IjogIk9uZS4gVHdvLiJ9"}"#,
+            "\n",
+            r#"{"method": "GET", "path": "/articles/"}"#,
+            "\n"
+        ),
+    )
+    .expect("write traffic");
+    let out = ficus(&["diff", "--json", &recorded.display().to_string()], &site);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let outcomes: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(outcomes[0]["verdict"], "match");
+    assert_eq!(outcomes[0]["handler"], "ai::summarize");
+    assert_eq!(outcomes[1]["verdict"], "django");
+}

@@ -145,13 +145,14 @@ fn body(answer: &Answer, rules: &Rules) -> (Body, bool) {
             .iter()
             .map(|selector| selector.redact(&mut value, &replacement))
             .sum();
+        let filtered = filter_strings(&mut value, &rules.filters);
         let style = json_style(&answer.body);
         return (
             Body::Json {
                 value: sorted(value),
                 style,
             },
-            redacted > 0,
+            redacted + filtered > 0,
         );
     }
     let textual = mime.starts_with("text/")
@@ -174,6 +175,24 @@ fn body(answer: &Answer, rules: &Rules) -> (Body, bool) {
         },
         false,
     )
+}
+
+/// Applies the filters to every string in a JSON value; returns how many strings changed.
+fn filter_strings(value: &mut Value, filters: &[(Regex, String)]) -> usize {
+    if filters.is_empty() {
+        return 0;
+    }
+    match value {
+        Value::String(text) => {
+            let filtered = apply_filters(filters, text.clone());
+            let changed = usize::from(filtered != *text);
+            *text = filtered;
+            changed
+        }
+        Value::Array(items) => items.iter_mut().map(|v| filter_strings(v, filters)).sum(),
+        Value::Object(map) => map.values_mut().map(|v| filter_strings(v, filters)).sum(),
+        _ => 0,
+    }
 }
 
 /// JSON key order is not part of the comparison (Django's dicts and Rust's structs may list
@@ -358,6 +377,17 @@ mod tests {
             r#"{"at": "2026-01-01T10:00", "n": 1}"#,
         );
         assert_eq!(normalise(&one, &rules), normalise(&two, &rules));
+        let signed = |url: &str| {
+            answer(
+                &[("Content-Type", "application/json")],
+                &format!(r#"{{"url": "{url}"}}"#),
+            )
+        };
+        assert_eq!(
+            normalise(&signed("https://x/?id=1"), &rules),
+            normalise(&signed("https://x/?id=22"), &rules),
+            "filters reach strings inside JSON"
+        );
         let text = |body: &str| answer(&[("Content-Type", "text/plain")], body);
         assert_eq!(
             normalise(&text("see id=12"), &rules),

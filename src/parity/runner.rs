@@ -100,15 +100,18 @@ impl Runner {
 
     /// Django, Rust, then Django again, each on a fresh copy of the database.
     pub fn run(&self, request: &Request) -> anyhow::Result<Trio> {
+        self.run_with(request, &self.registry)
+    }
+
+    /// As `run`, with other handlers under the routes' names (tests swap in wrong ones).
+    pub fn run_with(&self, request: &Request, registry: &Registry) -> anyhow::Result<Trio> {
         self.tokio.block_on(async {
             let scratch = tempfile::tempdir().context("cannot make a scratch directory")?;
             let django = self
                 .django(request, &self.copy(scratch.path(), "django").await?)
                 .await?;
-            let (rust, route) = match self
-                .rust(request, &self.copy(scratch.path(), "rust").await?)
-                .await?
-            {
+            let rust_db = self.copy(scratch.path(), "rust").await?;
+            let (rust, route) = match self.rust(request, &rust_db, registry).await? {
                 Some((answer, route)) => (Some(answer), Some(route)),
                 None => (None, None),
             };
@@ -196,6 +199,7 @@ impl Runner {
         &self,
         request: &Request,
         db: &DatabaseSettings,
+        registry: &Registry,
     ) -> anyhow::Result<Option<(Answer, (String, String))>> {
         let Some(matched) = self
             .routes
@@ -220,7 +224,7 @@ impl Runner {
             python: PythonCalls::new(self.pool.clone()),
         };
         let dispatcher = Dispatcher::new(
-            self.registry.clone(),
+            registry.clone(),
             state.clone(),
             self.conventions.clone(),
             TIMEOUT,
@@ -314,4 +318,16 @@ fn http_request(request: &Request) -> anyhow::Result<http::Request<Full<Bytes>>>
         .context("not a valid request")?;
     *built.headers_mut() = headers_of(request)?;
     Ok(built)
+}
+
+impl Runner {
+    /// The parity rules of the routes.toml entry with this path.
+    pub fn rules_for(&self, route: &str) -> crate::parity::Rules {
+        self.routes
+            .routes
+            .iter()
+            .find(|r| r.pattern.source() == route)
+            .map(|r| r.rules.clone())
+            .unwrap_or_default()
+    }
 }

@@ -1,0 +1,332 @@
+//! Parity snapshot tests: every request of every list in tests/requests/ is one test. Each runs
+//! in-process through the parity engine (Django twice, the Rust handler once, each on its own
+//! copy of the seeded database), must show no difference beyond noise, and keeps an insta
+//! snapshot of the normalised answer under tests/snapshots/parity/, so a change on either side
+//! shows up in review. A snapshot no request refers to fails too.
+//!
+//! The wrong-handler tests swap deliberately wrong handlers in under the real names and check
+//! that the engine names the exact difference: a check that cannot fail proves nothing.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::response::Response;
+use ficus::cli::ProjectArgs;
+use ficus::db::Database;
+use ficus::handlers::{articles, legacy};
+use ficus::parity::requests::{self, Request};
+use ficus::parity::runner::Runner;
+use ficus::parity::{Verdict, normalise, verdict};
+use ficus::ported::Registry;
+use ficus::ported::extract::{Path as PathParam, Query};
+use http_body_util::BodyExt;
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::Value;
+
+fn lists() -> PathBuf {
+    support::repo().join("tests/requests")
+}
+
+fn snapshots() -> PathBuf {
+    support::repo().join("tests/snapshots/parity")
+}
+
+/// `list__request`, as insta names the snapshot file.
+fn snapshot_name(list: &str, request: &str) -> String {
+    format!("{list}__{request}")
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    // Django reads its database path from the environment when Python starts, below; nothing
+    // else runs yet, so setting it here races with no one.
+    let site = support::Site::new();
+    for (name, value) in site.env() {
+        unsafe { std::env::set_var(name, value) };
+    }
+    let project = ficus::project::Project::find(&ProjectArgs {
+        app: None,
+        routes: Some(support::repo().join("routes.toml")),
+        chdir: None,
+        pythonpath: None,
+        venv: Some(support::venv()),
+        settings: None,
+    })
+    .expect("the legacy project");
+    let registry = ficus::handlers::registry();
+    let routes =
+        ficus::routes::RouteTable::read(project.config.routes_file.as_deref(), &registry.names())
+            .expect("routes.toml");
+    let runner = Arc::new(Mutex::new(
+        Runner::start(&project, registry, routes).expect("the parity runner"),
+    ));
+
+    let mut trials = Vec::new();
+    let mut expected = BTreeSet::new();
+    for (list, requests) in request_lists() {
+        for request in requests {
+            expected.insert(format!("{}.snap", snapshot_name(&list, &request.name)));
+            let (runner, list) = (runner.clone(), list.clone());
+            trials.push(Trial::test(
+                format!("{list}::{}", request.name),
+                move || agrees(&runner, &list, &request),
+            ));
+        }
+    }
+    trials.push(Trial::test("no_unreferenced_snapshots", move || {
+        unreferenced(&expected)
+    }));
+    for (name, wrong) in wrong_handlers() {
+        let runner = runner.clone();
+        trials.push(Trial::test(format!("engine_catches::{name}"), move || {
+            catches(&runner, wrong)
+        }));
+    }
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(site);
+    conclusion.exit();
+}
+
+fn request_lists() -> Vec<(String, Vec<Request>)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(lists())
+        .expect("tests/requests")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|file| {
+            let stem = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (stem, requests::read(&file).expect("a valid request list"))
+        })
+        .collect()
+}
+
+fn run(
+    runner: &Mutex<Runner>,
+    request: &Request,
+    registry: Option<&Registry>,
+) -> Result<(Verdict, ficus::parity::Normalised), Failed> {
+    let runner = runner.lock().unwrap_or_else(|p| p.into_inner());
+    let trio = match registry {
+        Some(registry) => runner.run_with(request, registry),
+        None => runner.run(request),
+    }
+    .map_err(|e| format!("{e:#}"))?;
+    let (Some(rust), Some((route, _))) = (&trio.rust, &trio.route) else {
+        return Err(format!(
+            "no Rust route serves {} {}: a parity list holds requests for ported routes",
+            request.method,
+            request.target()
+        )
+        .into());
+    };
+    let rules = runner.rules_for(route);
+    let django = normalise(&trio.django, &rules);
+    let found = verdict(
+        &django,
+        &normalise(&trio.django_again, &rules),
+        &normalise(rust, &rules),
+    );
+    Ok((found, django))
+}
+
+fn agrees(runner: &Mutex<Runner>, list: &str, request: &Request) -> Result<(), Failed> {
+    let (found, django) = run(runner, request, None)?;
+    if !found.matches() {
+        let lines: Vec<String> = found.differences.iter().map(ToString::to_string).collect();
+        return Err(format!(
+            "Rust and Django differ on {} {}:\n{}",
+            request.method,
+            request.target(),
+            lines.join("\n")
+        )
+        .into());
+    }
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(snapshots());
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_info(&format!("{} {}", request.method, request.target()));
+    settings.bind(|| {
+        insta::assert_yaml_snapshot!(snapshot_name(list, &request.name), django);
+    });
+    Ok(())
+}
+
+fn unreferenced(expected: &BTreeSet<String>) -> Result<(), Failed> {
+    let present: BTreeSet<String> = std::fs::read_dir(snapshots())
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.ends_with(".snap"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let stale: Vec<&String> = present.difference(expected).collect();
+    if stale.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "snapshots no listed request refers to (delete them, or restore their requests): {stale:?}"
+        )
+        .into())
+    }
+}
+
+/// A deliberately wrong port, the request that shows it, and the difference the engine must name.
+struct Wrong {
+    registry: Registry,
+    request: Request,
+    expected: &'static [&'static str],
+}
+
+fn request(path: &str, query: &str) -> Request {
+    Request {
+        name: "wrong".into(),
+        method: "GET".into(),
+        path: path.into(),
+        query: query.into(),
+        headers: Vec::new(),
+        body: bytes::Bytes::new(),
+    }
+}
+
+/// Rewrites a handler's JSON, keeping Django's encoding so only the intended change shows.
+async fn rewrite_json(response: Response, change: impl FnOnce(&mut Value)) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let mut value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    change(&mut value);
+    let mut response = Response::from_parts(
+        parts,
+        axum::body::Body::from(ficus::ported::pyjson::to_vec(&value).unwrap_or_default()),
+    );
+    response.headers_mut().remove(http::header::CONTENT_LENGTH);
+    response
+}
+
+async fn detail_with_a_renamed_field(db: State<Database>, pk: PathParam<String>) -> Response {
+    rewrite_json(articles::detail(db, pk).await, |v| {
+        if let Some(title) = v.as_object_mut().and_then(|o| o.shift_remove("title")) {
+            v["name"] = title;
+        }
+    })
+    .await
+}
+
+async fn detail_with_another_status(db: State<Database>, pk: PathParam<String>) -> Response {
+    let mut response = articles::detail(db, pk).await;
+    if response.status() == http::StatusCode::NOT_FOUND {
+        *response.status_mut() = http::StatusCode::GONE;
+    }
+    response
+}
+
+async fn healthz_without_cache_control(db: State<Database>) -> Response {
+    let mut response = legacy::healthz(db).await;
+    response.headers_mut().remove(http::header::CACHE_CONTROL);
+    response
+}
+
+async fn list_with_a_float_count(db: State<Database>, query: Query) -> Response {
+    rewrite_json(articles::list(db, query).await, |v| {
+        if let Some(count) = v["count"].as_u64() {
+            v["count"] = serde_json::json!(count as f64);
+        }
+    })
+    .await
+}
+
+async fn list_in_another_order(db: State<Database>, query: Query) -> Response {
+    rewrite_json(articles::list(db, query).await, |v| {
+        if let Some(results) = v["results"].as_array_mut() {
+            results.reverse();
+        }
+    })
+    .await
+}
+
+fn wrong_handlers() -> Vec<(&'static str, Wrong)> {
+    vec![
+        (
+            "a_renamed_field",
+            Wrong {
+                registry: ficus::handlers::registry()
+                    .register("articles::detail", detail_with_a_renamed_field),
+                request: request("/api/articles/1/", ""),
+                expected: &[
+                    ".name: django (missing), got",
+                    ".title: django \"",
+                    "got (missing)",
+                ],
+            },
+        ),
+        (
+            "a_changed_status",
+            Wrong {
+                registry: ficus::handlers::registry()
+                    .register("articles::detail", detail_with_another_status),
+                request: request("/api/articles/999999/", ""),
+                expected: &["status: django 404, got 410"],
+            },
+        ),
+        (
+            "a_missing_header",
+            Wrong {
+                registry: ficus::handlers::registry()
+                    .register("legacy::healthz", healthz_without_cache_control),
+                request: request("/healthz", ""),
+                expected: &[
+                    "header cache-control: django max-age=0, no-cache, no-store, must-revalidate, private, got (missing)",
+                ],
+            },
+        ),
+        (
+            "a_float_formatted_differently",
+            Wrong {
+                registry: ficus::handlers::registry()
+                    .register("articles::list", list_with_a_float_count),
+                request: request("/api/articles/", "page_size=2"),
+                expected: &["JSON .count: django 30, got 30.0"],
+            },
+        ),
+        (
+            "a_changed_list_order",
+            Wrong {
+                registry: ficus::handlers::registry()
+                    .register("articles::list", list_in_another_order),
+                request: request("/api/articles/", "page_size=2"),
+                expected: &["JSON .results[0].id: django "],
+            },
+        ),
+    ]
+}
+
+fn catches(runner: &Mutex<Runner>, wrong: Wrong) -> Result<(), Failed> {
+    let (found, _) = run(runner, &wrong.request, Some(&wrong.registry))?;
+    let shown: Vec<String> = found.differences.iter().map(ToString::to_string).collect();
+    let text = shown.join("\n");
+    if found.matches() {
+        return Err("the engine found no difference in a deliberately wrong handler".into());
+    }
+    for needle in wrong.expected {
+        if !text.contains(needle) {
+            return Err(format!("expected the report to name `{needle}`, it said:\n{text}").into());
+        }
+    }
+    Ok(())
+}
