@@ -344,3 +344,41 @@ fn ficus_diff_replays_request_lists_and_recorded_traffic() {
     assert_eq!(outcomes[0]["handler"], "ai::summarize");
     assert_eq!(outcomes[1]["verdict"], "django");
 }
+
+#[test]
+fn ficus_diff_exits_1_on_a_difference_and_turns_it_into_a_list_entry() {
+    // A known gap of the summarize port: Python's json.loads takes NaN, serde_json does not.
+    let site = Site::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recorded = dir.path().join("traffic.jsonl");
+    std::fs::write(
+        &recorded,
+        r#"{"name": "nan-sentences", "method": "POST", "path": "/api/summarize/", "body": "eyJ0ZXh0IjogImEiLCAibWF4X3NlbnRlbmNlcyI6IE5hTn0="}"#,
+    )
+    .expect("write traffic");
+    let file = recorded.display().to_string();
+    let out = ficus(&["diff", &file], &site);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("DIFFER POST /api/summarize/  [nan-sentences]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"JSON .error: django "max_sentences must be an integer between 1 and 10", got "invalid JSON""#),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 request(s) differ from Django"));
+
+    let out = ficus(&["diff", "--toml", &file], &site);
+    let entry = String::from_utf8_lossy(&out.stdout);
+    let list = dir.path().join("summarize.toml");
+    std::fs::write(&list, entry.as_bytes()).expect("write list");
+    let again = ficus_parity_list(&list);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].body, "{\"text\": \"a\", \"max_sentences\": NaN}");
+}
+
+fn ficus_parity_list(path: &Path) -> Vec<ficus::parity::requests::Request> {
+    ficus::parity::requests::read(path).expect("a valid request list")
+}
