@@ -94,11 +94,6 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
     })?;
     let registry = handlers::registry();
     let routes = RouteTable::read(project.config.routes_file.as_deref(), &registry.names())?;
-    let rules: BTreeMap<String, crate::parity::Rules> = routes
-        .routes
-        .iter()
-        .map(|r| (r.pattern.source().to_owned(), r.rules.clone()))
-        .collect();
     let runner = Runner::start(&project, registry, routes)?;
 
     let mut outcomes = Vec::with_capacity(listed.len());
@@ -109,9 +104,8 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
             None => (None, None),
         };
         let route_rules = route
-            .as_ref()
-            .and_then(|r| rules.get(r))
-            .cloned()
+            .as_deref()
+            .map(|r| runner.rules_for(r))
             .unwrap_or_default();
         let django = normalise(&trio.django, &route_rules);
         let again = normalise(&trio.django_again, &route_rules);
