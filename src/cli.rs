@@ -104,6 +104,14 @@ pub struct ProjectArgs {
     /// `[django] wsgi` entry of the routes file.
     pub app: Option<String>,
 
+    #[command(flatten)]
+    pub options: ProjectOptions,
+}
+
+/// The project options besides APP (`ficus diff` takes APP as `--app`, its positionals being
+/// the files to replay).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProjectOptions {
     /// The routes file; its `[django]` section supplies APP, settings and path when not given.
     /// Defaults to ./routes.toml when that file exists.
     #[arg(long)]

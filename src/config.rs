@@ -99,7 +99,7 @@ pub struct AppConfig {
 
 /// Reads the routes file (when there is one), changes directory if asked, and resolves the app.
 pub fn resolve(args: &ProjectArgs) -> Result<AppConfig, ConfigError> {
-    let (routes_path, explicit) = match &args.routes {
+    let (routes_path, explicit) = match &args.options.routes {
         Some(path) => (path.clone(), true),
         None => (PathBuf::from("routes.toml"), false),
     };
@@ -116,7 +116,7 @@ pub fn resolve(args: &ProjectArgs) -> Result<AppConfig, ConfigError> {
         python_path.push(base.join(dir));
     }
 
-    if let Some(dir) = &args.chdir {
+    if let Some(dir) = &args.options.chdir {
         std::env::set_current_dir(dir).map_err(|source| ConfigError::Chdir {
             path: dir.clone(),
             source,
@@ -127,7 +127,7 @@ pub fn resolve(args: &ProjectArgs) -> Result<AppConfig, ConfigError> {
     if let Ok(cwd) = std::env::current_dir() {
         python_path.insert(0, cwd);
     }
-    if let Some(dirs) = &args.pythonpath {
+    if let Some(dirs) = &args.options.pythonpath {
         for dir in dirs.split(',').filter(|d| !d.is_empty()) {
             python_path.insert(0, absolute(Path::new(dir)));
         }
@@ -136,7 +136,7 @@ pub fn resolve(args: &ProjectArgs) -> Result<AppConfig, ConfigError> {
     let app_text = args.app.clone().or(django.wsgi).ok_or(ConfigError::NoApp)?;
     Ok(AppConfig {
         app: AppRef::parse(&app_text)?,
-        settings: args.settings.clone().or(django.settings),
+        settings: args.options.settings.clone().or(django.settings),
         python_path,
         routes_file,
     })

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::ProjectArgs;
+use crate::cli::{ProjectArgs, ProjectOptions};
 use crate::handlers;
 use crate::parity::requests::{self, Request};
 use crate::parity::runner::Runner;
@@ -29,25 +29,8 @@ pub struct DiffArgs {
     #[arg(long)]
     pub app: Option<String>,
 
-    /// The routes file; defaults to ./routes.toml when that file exists.
-    #[arg(long)]
-    pub routes: Option<PathBuf>,
-
-    /// Change to this directory before loading the application.
-    #[arg(long)]
-    pub chdir: Option<PathBuf>,
-
-    /// Comma-separated directories to put on sys.path before loading the application.
-    #[arg(long)]
-    pub pythonpath: Option<String>,
-
-    /// The virtualenv to run in. Defaults to $VIRTUAL_ENV, else ./.venv.
-    #[arg(long)]
-    pub venv: Option<PathBuf>,
-
-    /// Django settings module (sets DJANGO_SETTINGS_MODULE).
-    #[arg(long)]
-    pub settings: Option<String>,
+    #[command(flatten)]
+    pub options: ProjectOptions,
 
     /// Print JSON for tools instead of text.
     #[arg(long)]
@@ -86,11 +69,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
     }
     let project = Project::find(&ProjectArgs {
         app: args.app.clone(),
-        routes: args.routes.clone(),
-        chdir: args.chdir.clone(),
-        pythonpath: args.pythonpath.clone(),
-        venv: args.venv.clone(),
-        settings: args.settings.clone(),
+        options: args.options.clone(),
     })?;
     let registry = handlers::registry();
     let routes = RouteTable::read(project.config.routes_file.as_deref(), &registry.names())?;

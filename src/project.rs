@@ -19,7 +19,7 @@ pub struct Project {
 impl Project {
     /// Resolves everything a user can get wrong before any socket is bound or Python is started.
     pub fn find(args: &ProjectArgs) -> anyhow::Result<Self> {
-        let venv = runtime::find_venv(args.venv.as_deref())?;
+        let venv = runtime::find_venv(args.options.venv.as_deref())?;
         let venv_python = runtime::check_venv(&venv)?;
         let config = config::resolve(args)?;
         Ok(Self {

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::response::Response;
-use ficus::cli::ProjectArgs;
+use ficus::cli::{ProjectArgs, ProjectOptions};
 use ficus::db::Database;
 use ficus::handlers::{articles, legacy};
 use ficus::parity::requests::{self, Request};
@@ -50,11 +50,11 @@ fn main() {
     }
     let project = ficus::project::Project::find(&ProjectArgs {
         app: None,
-        routes: Some(support::repo().join("routes.toml")),
-        chdir: None,
-        pythonpath: None,
-        venv: Some(support::venv()),
-        settings: None,
+        options: ProjectOptions {
+            routes: Some(support::repo().join("routes.toml")),
+            venv: Some(support::venv()),
+            ..ProjectOptions::default()
+        },
     })
     .expect("the legacy project");
     let registry = ficus::handlers::registry();
