@@ -127,6 +127,16 @@ impl Runner {
         })
     }
 
+    /// The parity rules of the routes.toml entry with this path.
+    pub fn rules_for(&self, route: &str) -> crate::parity::Rules {
+        self.routes
+            .routes
+            .iter()
+            .find(|r| r.pattern.source() == route)
+            .map(|r| r.rules.clone())
+            .unwrap_or_default()
+    }
+
     /// A consistent copy of Django's database (WAL content included).
     async fn copy(&self, dir: &Path, name: &str) -> anyhow::Result<DatabaseSettings> {
         let target = dir.join(format!("{name}.sqlite3"));
@@ -318,16 +328,4 @@ fn http_request(request: &Request) -> anyhow::Result<http::Request<Full<Bytes>>>
         .context("not a valid request")?;
     *built.headers_mut() = headers_of(request)?;
     Ok(built)
-}
-
-impl Runner {
-    /// The parity rules of the routes.toml entry with this path.
-    pub fn rules_for(&self, route: &str) -> crate::parity::Rules {
-        self.routes
-            .routes
-            .iter()
-            .find(|r| r.pattern.source() == route)
-            .map(|r| r.rules.clone())
-            .unwrap_or_default()
-    }
 }
