@@ -88,6 +88,14 @@ pub struct ServeArgs {
     #[arg(long = "max-body-size", default_value_t = 100 * 1024 * 1024)]
     pub max_body_size: u64,
 
+    /// Where shadow mode appends its mismatches (JSON Lines; `ficus diff FILE` replays them).
+    #[arg(long = "shadow-log", default_value = "ficus-shadow.jsonl")]
+    pub shadow_log: PathBuf,
+
+    /// Size at which the shadow log is rotated to FILE.1.
+    #[arg(long = "shadow-log-max-bytes", default_value_t = 10 * 1024 * 1024)]
+    pub shadow_log_max_bytes: u64,
+
     /// Comma-separated addresses or networks whose X-Forwarded-* headers are trusted; `*` for all.
     #[arg(
         long = "forwarded-allow-ips",

@@ -14,5 +14,6 @@ pub mod python;
 pub mod routes;
 pub mod serve;
 pub mod server;
+pub mod shadow;
 pub mod static_files;
 pub mod wsgi;

@@ -24,6 +24,8 @@ use crate::server::guard::HeadLimits;
 use crate::server::proxy::ForwardedPolicy;
 use crate::server::service::Shared;
 use crate::server::{self, HeaderCase, ServerSettings, Stop, listen};
+use crate::shadow::Shadow;
+use crate::shadow::log::MismatchLog;
 use crate::static_files::StaticFiles;
 use crate::wsgi::WsgiApp;
 
@@ -106,9 +108,17 @@ pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
         (Ok(_), _) => {}
     }
     let static_files = static_config.map(|s| StaticFiles::new(s.url_prefix, &s.root));
+    let ported = ported.ok().map(Arc::new);
+    let shadow = ported.as_ref().map(|ported| {
+        Arc::new(Shadow::new(
+            ported.clone(),
+            MismatchLog::new(args.shadow_log.clone(), args.shadow_log_max_bytes),
+        ))
+    });
     let shared = Arc::new(Shared {
         routes: routes.clone(),
-        ported: ported.ok().map(Arc::new),
+        ported,
+        shadow,
         pool: pool.clone(),
         wsgi: Arc::new(wsgi),
         static_files,

@@ -73,9 +73,9 @@ fn get() -> String {
     "GET".to_owned()
 }
 
-/// One line of recorded traffic.
+/// One line of recorded traffic. Other fields are allowed (the shadow log's lines carry the
+/// comparison beside the request).
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Recorded {
     #[serde(default)]
     pub name: Option<String>,

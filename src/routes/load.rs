@@ -78,6 +78,13 @@ struct Entry {
     /// Parity rules: `[regex, replacement]` pairs applied to text bodies and header values.
     #[serde(default)]
     filters: Vec<(String, String)>,
+    /// Shadow mode: milliseconds the Rust handler gets (default 1000).
+    budget_ms: Option<u64>,
+    /// Shadow mode: the share of requests shadowed, 0 to 1 (default 1).
+    sample: Option<Spanned<f64>>,
+    /// Shadow mode: shadow methods that may write too.
+    #[serde(default)]
+    shadow_writes: bool,
 }
 
 fn default_mode() -> Mode {
@@ -143,6 +150,16 @@ pub(super) fn parse(text: &str, handlers: &BTreeSet<&str>) -> Result<RouteTable,
         }
         let rules = parity_rules(entry.ignore_headers, entry.redact, entry.filters)
             .map_err(|m| invalid_at(path_span.clone(), m))?;
+        let sample = match entry.sample {
+            Some(sample) if !(0.0..=1.0).contains(sample.get_ref()) => {
+                return Err(invalid_at(
+                    sample.span(),
+                    format!("`sample = {}` must be between 0 and 1", sample.get_ref()),
+                ));
+            }
+            Some(sample) => sample.into_inner(),
+            None => 1.0,
+        };
         routes.push(Route {
             pattern,
             name: entry.name,
@@ -152,6 +169,9 @@ pub(super) fn parse(text: &str, handlers: &BTreeSet<&str>) -> Result<RouteTable,
             new: entry.new,
             line,
             rules,
+            budget: std::time::Duration::from_millis(entry.budget_ms.unwrap_or(1000)),
+            sample,
+            shadow_writes: entry.shadow_writes,
         });
     }
     Ok(RouteTable { routes })
@@ -325,6 +345,30 @@ handler = "articles::detail"
         );
         let message = error(&format!("{DETAIL}filters = [[\"(\", \"x\"]]\n"));
         assert!(message.contains("is not a regular expression"), "{message}");
+    }
+
+    #[test]
+    fn shadow_entries_shadow_only_safe_methods_unless_told() {
+        let text = format!(
+            "{}\nmode = \"shadow\"\nsample = 0.25\nbudget_ms = 50\n",
+            DETAIL.replace("methods = [\"get\"]", "methods = [\"GET\", \"POST\"]")
+        );
+        let table = parse(&text, &handlers()).unwrap();
+        assert!(
+            table.resolve("GET", "/api/articles/7/").is_none(),
+            "Django answers"
+        );
+        assert!(table.shadowed("GET", "/api/articles/7/").is_some());
+        assert!(table.shadowed("POST", "/api/articles/7/").is_none());
+        let route = &table.routes[0];
+        assert_eq!((route.sample, route.budget.as_millis()), (0.25, 50));
+        let writes = parse(&format!("{text}shadow_writes = true\n"), &handlers()).unwrap();
+        assert!(writes.shadowed("POST", "/api/articles/7/").is_some());
+        let message = error(&format!("{DETAIL}sample = 1.5\n"));
+        assert!(
+            message.contains("`sample = 1.5` must be between 0 and 1"),
+            "{message}"
+        );
     }
 
     #[test]

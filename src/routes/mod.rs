@@ -54,7 +54,16 @@ pub struct Route {
     pub line: usize,
     /// How parity comparisons of this route are normalised beyond the defaults.
     pub rules: crate::parity::Rules,
+    /// Shadow mode: how long the Rust handler may take before its run is abandoned.
+    pub budget: std::time::Duration,
+    /// Shadow mode: the share of matching requests that are shadowed (0 to 1).
+    pub sample: f64,
+    /// Shadow mode: shadow methods that may write (POST, PUT, ...) too.
+    pub shadow_writes: bool,
 }
+
+/// Methods shadowed without `shadow_writes`: the ones that must not change data.
+const SAFE_METHODS: [&str; 3] = ["GET", "HEAD", "OPTIONS"];
 
 /// A request the table gives to a Rust handler.
 #[derive(Debug)]
@@ -94,6 +103,24 @@ impl RouteTable {
         self.routes
             .iter()
             .filter(|route| route.mode == Mode::Rust && route.methods.contains(method))
+            .find_map(|route| {
+                route
+                    .pattern
+                    .matches(path)
+                    .map(|params| Matched { route, params })
+            })
+    }
+
+    /// The shadow entry for this request, if any: Django answers it, the Rust handler runs
+    /// beside. Only GET, HEAD and OPTIONS unless the entry sets `shadow_writes`.
+    pub fn shadowed(&self, method: &str, path: &str) -> Option<Matched<'_>> {
+        self.routes
+            .iter()
+            .filter(|route| {
+                route.mode == Mode::Shadow
+                    && route.methods.contains(method)
+                    && (route.shadow_writes || SAFE_METHODS.contains(&method))
+            })
             .find_map(|route| {
                 route
                     .pattern

@@ -25,8 +25,9 @@ use super::header_case::HeaderCase;
 use super::proxy::ForwardedPolicy;
 use crate::ported::Dispatcher;
 use crate::python::pool::{PoolError, PythonPool};
-use crate::routes::LiveRoutes;
 use crate::routes::pattern::decode_path;
+use crate::routes::{LiveRoutes, Mode};
+use crate::shadow::{Run, Shadow};
 use crate::static_files::StaticFiles;
 use crate::wsgi::{BodySource, Reply, ResponseHead, WsgiApp, WsgiRequest};
 
@@ -38,6 +39,8 @@ pub struct Shared {
     pub routes: Arc<LiveRoutes>,
     /// The Rust handlers; None when they cannot run (not a Django project, unsupported database).
     pub ported: Option<Arc<Dispatcher>>,
+    /// Shadow runs of the Rust handlers beside Django (present whenever `ported` is).
+    pub shadow: Option<Arc<Shadow>>,
     pub pool: Arc<PythonPool>,
     pub wsgi: Arc<WsgiApp>,
     pub static_files: Option<StaticFiles>,
@@ -103,7 +106,53 @@ async fn respond(
         Ok(response) => return response,
         Err(req) => req,
     };
+    let shadow = start_shadow(shared, conn, &req);
+    let response = serve_django(shared, conn, client, req).await;
+    match shadow {
+        Some(run) => run.observe(response),
+        None => response,
+    }
+}
 
+/// Starts the Rust side of a shadow route for this request, when it has one. Requests with a
+/// body are not shadowed yet.
+fn start_shadow(shared: &Shared, conn: &Connection, req: &Request<Incoming>) -> Option<Run> {
+    let shadow = shared.shadow.as_ref()?;
+    let ported = shared.ported.as_ref()?;
+    let table = shared.routes.table();
+    if table.count(Mode::Shadow) == 0 || !req.body().is_end_stream() {
+        return None;
+    }
+    let path = decode_path(req.uri().path());
+    let matched = table.shadowed(req.method().as_str(), &path)?;
+    let secure = shared.forwarded.scheme(conn.peer, req.headers()) == "https";
+    let authority = req.uri().authority().map(|a| a.as_str());
+    if !ported
+        .conventions()
+        .admits(req.headers(), authority, secure)
+    {
+        return None;
+    }
+    shadow.start(matched, &request_parts(req), secure)
+}
+
+/// The request line and headers, without the body.
+fn request_parts(req: &Request<Incoming>) -> http::request::Parts {
+    let mut copy = Request::new(());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    copy.into_parts().0
+}
+
+/// Everything Django answers: the body limit, chunked bodies collected, the WSGI application.
+async fn serve_django(
+    shared: &Shared,
+    conn: &Connection,
+    client: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let (parts, incoming) = req.into_parts();
     let url_scheme = shared.forwarded.scheme(conn.peer, &parts.headers);
     let declared = parts

@@ -1,0 +1,236 @@
+//! Shadow mode: Django answers the client; the same request also runs through the Rust handler
+//! off the client's path, within the route's budget, and the two answers go through the parity
+//! engine. Each mismatch is appended to the mismatch log, which `ficus diff` replays as it is.
+//!
+//! Nothing here may touch the client's answer or its timing: the Rust run is its own task, the
+//! Django body is copied as it streams (up to a cap), and the comparison happens afterwards.
+
+pub mod log;
+mod tee;
+
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::Engine;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use serde::Serialize;
+
+use crate::parity::{Answer, Rules, compare, normalise};
+use crate::ported::Dispatcher;
+use crate::routes::Matched;
+use crate::server::body::Body;
+use log::{MismatchLog, redact_headers};
+use tee::Tee;
+
+/// The most of Django's body kept for a comparison; larger answers are counted as skipped.
+const COPY_CAP: usize = 4 * 1024 * 1024;
+
+/// Per-route shadow figures.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct RouteStats {
+    pub compared: u64,
+    pub matched: u64,
+    pub mismatched: u64,
+    pub timed_out: u64,
+    /// Not compared: Django's body was too large, failed, or the client left early.
+    pub skipped: u64,
+}
+
+pub struct Shadow {
+    ported: Arc<Dispatcher>,
+    log: MismatchLog,
+    stats: Mutex<BTreeMap<String, RouteStats>>,
+    counter: AtomicU64,
+    sampler: std::hash::RandomState,
+}
+
+/// One shadowed request: the Rust side is already running.
+pub struct Run {
+    shadow: Arc<Shadow>,
+    route: String,
+    handler: String,
+    rules: Rules,
+    method: String,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+    rust: tokio::task::JoinHandle<Option<Answer>>,
+}
+
+impl Shadow {
+    pub fn new(ported: Arc<Dispatcher>, log: MismatchLog) -> Self {
+        Self {
+            ported,
+            log,
+            stats: Mutex::new(BTreeMap::new()),
+            counter: AtomicU64::new(0),
+            sampler: std::hash::RandomState::new(),
+        }
+    }
+
+    /// The figures so far, by route path.
+    pub fn stats(&self) -> BTreeMap<String, RouteStats> {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn count(&self, route: &str, update: impl FnOnce(&mut RouteStats)) {
+        if let Ok(mut stats) = self.stats.lock() {
+            update(stats.entry(route.to_owned()).or_default());
+        }
+    }
+
+    /// Whether this request is in the route's sample (`sample = 0.1` shadows about a tenth).
+    fn sampled(&self, sample: f64) -> bool {
+        if sample >= 1.0 {
+            return true;
+        }
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        (self.sampler.hash_one(n) as f64 / u64::MAX as f64) < sample
+    }
+
+    /// Starts the Rust side of a shadowed, body-less request; None when it is not sampled.
+    pub fn start(
+        self: &Arc<Self>,
+        matched: Matched<'_>,
+        parts: &http::request::Parts,
+        secure: bool,
+    ) -> Option<Run> {
+        let route = matched.route;
+        if !self.sampled(route.sample) {
+            return None;
+        }
+        let mut request = Request::new(Full::new(Bytes::new()));
+        *request.method_mut() = parts.method.clone();
+        *request.uri_mut() = parts.uri.clone();
+        *request.headers_mut() = parts.headers.clone();
+        let (ported, handler, params, budget) = (
+            self.ported.clone(),
+            route.handler.clone(),
+            matched.params,
+            route.budget,
+        );
+        let rust = tokio::spawn({
+            let handler = handler.clone();
+            async move {
+                let run = async {
+                    let response = ported.dispatch(&handler, params, request, secure).await;
+                    let (parts, body) = response.into_parts();
+                    let body = body.collect().await.ok()?.to_bytes();
+                    Some(answer(parts.status, &parts.headers, body))
+                };
+                tokio::time::timeout(budget, run).await.ok().flatten()
+            }
+        });
+        Some(Run {
+            shadow: self.clone(),
+            route: route.pattern.source().to_owned(),
+            handler,
+            rules: route.rules.clone(),
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or("").to_owned(),
+            headers: redact_headers(&parts.headers),
+            rust,
+        })
+    }
+}
+
+fn answer(status: http::StatusCode, headers: &http::HeaderMap, body: Bytes) -> Answer {
+    Answer {
+        status: status.as_u16(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+    }
+}
+
+impl Run {
+    /// Gives Django's response to the client unchanged, keeping a copy for the comparison.
+    pub fn observe(self, response: Response<Body>) -> Response<Body> {
+        let (parts, body) = response.into_parts();
+        let (status, headers) = (parts.status, parts.headers.clone());
+        let (tee, copied) = Tee::new(body, COPY_CAP);
+        tokio::spawn(async move {
+            let Ok(Some(body)) = copied.await else {
+                self.shadow.count(&self.route, |s| s.skipped += 1);
+                self.rust.abort();
+                return;
+            };
+            let django = answer(status, &headers, body);
+            self.compare(django).await;
+        });
+        Response::from_parts(parts, tee.boxed_unsync())
+    }
+
+    async fn compare(mut self, django: Answer) {
+        let rust = match (&mut self.rust).await {
+            Ok(Some(rust)) => rust,
+            Ok(None) => {
+                tracing::warn!(
+                    "shadow: {} {} took longer than its budget in {}",
+                    self.method,
+                    self.path,
+                    self.handler
+                );
+                self.shadow.count(&self.route, |s| s.timed_out += 1);
+                return;
+            }
+            Err(_) => {
+                self.shadow.count(&self.route, |s| s.skipped += 1);
+                return;
+            }
+        };
+        let (ours, theirs) = (
+            normalise(&django, &self.rules),
+            normalise(&rust, &self.rules),
+        );
+        let differences = compare(&ours, &theirs);
+        if differences.is_empty() {
+            self.shadow.count(&self.route, |s| {
+                s.compared += 1;
+                s.matched += 1;
+            });
+            return;
+        }
+        self.shadow.count(&self.route, |s| {
+            s.compared += 1;
+            s.mismatched += 1;
+        });
+        let log = &self.shadow.log;
+        let line = serde_json::json!({
+            "name": format!("{} {}", self.handler, chrono::Utc::now().to_rfc3339()),
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "body": base64::engine::general_purpose::STANDARD.encode(b""),
+            "route": self.route,
+            "handler": self.handler,
+            "differences": differences,
+            "django": ours,
+            "rust": theirs,
+            "replay": format!("ficus diff {}", log.path().display()),
+        });
+        tracing::warn!(
+            "shadow: {} {} differs from Django in {} ({} difference(s)); logged to {}",
+            self.method,
+            self.path,
+            self.handler,
+            differences.len(),
+            log.path().display()
+        );
+        log.append(&line.to_string());
+    }
+}

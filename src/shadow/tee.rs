@@ -1,0 +1,117 @@
+//! A response body that passes every frame to the client unchanged and keeps a copy, up to a
+//! cap, for the shadow comparison.
+//!
+//! It never delays or alters what the client gets; when the body ends it hands the copy over
+//! (nothing when the cap was passed, the body failed or the client left early).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use tokio::sync::oneshot;
+
+use crate::server::body::Body;
+
+pub struct Tee {
+    inner: Body,
+    copy: BytesMut,
+    cap: usize,
+    overflowed: bool,
+    done: Option<oneshot::Sender<Option<Bytes>>>,
+}
+
+impl Tee {
+    pub fn new(inner: Body, cap: usize) -> (Self, oneshot::Receiver<Option<Bytes>>) {
+        let (done, copied) = oneshot::channel();
+        let tee = Self {
+            inner,
+            copy: BytesMut::new(),
+            cap,
+            overflowed: false,
+            done: Some(done),
+        };
+        (tee, copied)
+    }
+
+    fn finish(&mut self, complete: bool) {
+        if let Some(done) = self.done.take() {
+            let copy =
+                (complete && !self.overflowed).then(|| std::mem::take(&mut self.copy).freeze());
+            let _ = done.send(copy);
+        }
+    }
+}
+
+impl HttpBody for Tee {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    if self.copy.len() + data.len() > self.cap {
+                        self.overflowed = true;
+                        self.copy = BytesMut::new();
+                    } else if !self.overflowed {
+                        self.copy.extend_from_slice(data);
+                    }
+                }
+            }
+            Poll::Ready(None) => self.finish(true),
+            Poll::Ready(Some(Err(_))) => self.finish(false),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Tee {
+    fn drop(&mut self) {
+        // An empty body may be dropped without a final poll; anything else unfinished was cut.
+        let complete = self.inner.is_end_stream();
+        self.finish(complete);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::body::full;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn the_client_gets_every_byte_and_the_copy_matches() {
+        let (tee, copied) = Tee::new(full("hello"), 16);
+        let sent = tee.collect().await.unwrap().to_bytes();
+        assert_eq!(sent, "hello");
+        assert_eq!(copied.await.unwrap(), Some(Bytes::from("hello")));
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_cap_is_sent_but_not_copied() {
+        let (tee, copied) = Tee::new(full("hello world"), 5);
+        assert_eq!(tee.collect().await.unwrap().to_bytes(), "hello world");
+        assert_eq!(copied.await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_unread_gives_no_copy() {
+        let (tee, copied) = Tee::new(full("hello"), 16);
+        drop(tee);
+        assert_eq!(copied.await.unwrap(), None);
+    }
+}
