@@ -161,7 +161,11 @@ impl Run {
     pub fn observe(self, response: Response<Body>) -> Response<Body> {
         let (parts, body) = response.into_parts();
         let (status, headers) = (parts.status, parts.headers.clone());
-        let (tee, copied) = Tee::new(body, COPY_CAP);
+        let expected = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let (tee, copied) = Tee::new(body, COPY_CAP, expected);
         tokio::spawn(async move {
             let Ok(Some(body)) = copied.await else {
                 self.shadow.count(&self.route, |s| s.skipped += 1);

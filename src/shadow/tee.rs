@@ -18,17 +18,27 @@ pub struct Tee {
     copy: BytesMut,
     cap: usize,
     overflowed: bool,
+    /// The response's Content-Length: hyper stops polling once it has sent that many bytes,
+    /// so reaching it is how a complete body is recognised.
+    expected: Option<u64>,
+    received: u64,
     done: Option<oneshot::Sender<Option<Bytes>>>,
 }
 
 impl Tee {
-    pub fn new(inner: Body, cap: usize) -> (Self, oneshot::Receiver<Option<Bytes>>) {
+    pub fn new(
+        inner: Body,
+        cap: usize,
+        expected: Option<u64>,
+    ) -> (Self, oneshot::Receiver<Option<Bytes>>) {
         let (done, copied) = oneshot::channel();
         let tee = Self {
             inner,
             copy: BytesMut::new(),
             cap,
             overflowed: false,
+            expected,
+            received: 0,
             done: Some(done),
         };
         (tee, copied)
@@ -55,6 +65,7 @@ impl HttpBody for Tee {
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
+                    self.received += data.len() as u64;
                     if self.copy.len() + data.len() > self.cap {
                         self.overflowed = true;
                         self.copy = BytesMut::new();
@@ -81,8 +92,10 @@ impl HttpBody for Tee {
 
 impl Drop for Tee {
     fn drop(&mut self) {
-        // An empty body may be dropped without a final poll; anything else unfinished was cut.
-        let complete = self.inner.is_end_stream();
+        // hyper drops a body it has sent Content-Length bytes of without a final poll; anything
+        // else unfinished was cut short.
+        let complete =
+            self.inner.is_end_stream() || self.expected.is_some_and(|n| n == self.received);
         self.finish(complete);
     }
 }
@@ -95,7 +108,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_client_gets_every_byte_and_the_copy_matches() {
-        let (tee, copied) = Tee::new(full("hello"), 16);
+        let (tee, copied) = Tee::new(full("hello"), 16, None);
         let sent = tee.collect().await.unwrap().to_bytes();
         assert_eq!(sent, "hello");
         assert_eq!(copied.await.unwrap(), Some(Bytes::from("hello")));
@@ -103,15 +116,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_over_the_cap_is_sent_but_not_copied() {
-        let (tee, copied) = Tee::new(full("hello world"), 5);
+        let (tee, copied) = Tee::new(full("hello world"), 5, None);
         assert_eq!(tee.collect().await.unwrap().to_bytes(), "hello world");
         assert_eq!(copied.await.unwrap(), None);
     }
 
     #[tokio::test]
     async fn a_body_dropped_unread_gives_no_copy() {
-        let (tee, copied) = Tee::new(full("hello"), 16);
+        let (tee, copied) = Tee::new(full("hello"), 16, Some(5));
         drop(tee);
         assert_eq!(copied.await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_after_its_content_length_is_complete() {
+        let (mut tee, copied) = Tee::new(full("hello"), 16, Some(5));
+        let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut tee).poll_frame(cx)).await;
+        assert!(frame.is_some());
+        drop(tee);
+        assert_eq!(copied.await.unwrap(), Some(Bytes::from("hello")));
     }
 }

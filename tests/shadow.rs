@@ -1,0 +1,320 @@
+//! Shadow mode against deliberately wrong, slow and panicking handlers, in a server built on the
+//! ficus library (as a team builds its own binary) and served in this process over real
+//! sockets: the client always gets Django's answer, without waiting for Rust; the mismatch log
+//! records what differs, with secrets redacted, and `ficus diff` replays it.
+//!
+//! Its own harness: the database path must be in the environment before Python starts.
+
+mod support;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::response::Response;
+use clap::Parser;
+use ficus::cli::{Cli, Command};
+use ficus::db::Database;
+use ficus::handlers::articles;
+use ficus::ported::extract::Path as PathParam;
+use http_body_util::BodyExt;
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::Value;
+use support::{get, request};
+
+static SLOW_FINISHED: AtomicBool = AtomicBool::new(false);
+
+/// `articles::detail` with `title` renamed to `name`.
+async fn renamed(db: State<Database>, pk: PathParam<String>) -> Response {
+    let (parts, body) = articles::detail(db, pk).await.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let mut value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if let Some(title) = value.as_object_mut().and_then(|o| o.shift_remove("title")) {
+        value["name"] = title;
+    }
+    let body = ficus::ported::pyjson::to_vec(&value).unwrap_or_default();
+    let mut response = Response::from_parts(parts, axum::body::Body::from(body));
+    response.headers_mut().remove(http::header::CONTENT_LENGTH);
+    response
+}
+
+async fn slow() -> &'static str {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    SLOW_FINISHED.store(true, Ordering::SeqCst);
+    "late"
+}
+
+async fn panics() -> &'static str {
+    panic!("a deliberate panic in a shadowed handler")
+}
+
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut log) = self.0.lock() {
+            log.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Log {
+    fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|l| String::from_utf8_lossy(&l).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Clone)]
+struct Harness {
+    addr: SocketAddr,
+    log: Log,
+    mismatches: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let site = support::Site::new();
+    // Nothing else runs yet: Django reads these when Python starts, below.
+    for (name, value) in site.env() {
+        unsafe { std::env::set_var(name, value) };
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let harness = start(&dir, site.env());
+    let trials = vec![
+        test(
+            "client_gets_djangos_answer_and_the_log_names_the_difference",
+            &harness,
+            mismatch_is_logged,
+        ),
+        test(
+            "a_slow_shadow_handler_never_delays_the_client",
+            &harness,
+            slow_handler,
+        ),
+        test(
+            "a_panicking_shadow_handler_leaves_the_client_untouched",
+            &harness,
+            panicking_handler,
+        ),
+    ];
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop((site, dir));
+    conclusion.exit();
+}
+
+fn test(name: &str, harness: &Harness, f: fn(&Harness) -> Result<(), Failed>) -> Trial {
+    let harness = harness.clone();
+    Trial::test(name, move || f(&harness))
+}
+
+fn start(dir: &tempfile::TempDir, env: Vec<(String, String)>) -> Harness {
+    let log = Log::default();
+    let writer = log.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+    let routes = dir.path().join("routes.toml");
+    let mismatches = dir.path().join("shadow.jsonl");
+    std::fs::write(
+        &routes,
+        format!(
+            r#"[django]
+wsgi = "legacy.wsgi:application"
+settings = "legacy.settings"
+path = "{}"
+
+[[route]]
+path = "/api/articles/<int:pk>/"
+handler = "articles::detail"
+mode = "shadow"
+
+[[route]]
+path = "/healthz"
+handler = "legacy::healthz"
+mode = "shadow"
+budget_ms = 100
+
+[[route]]
+path = "/api/articles/"
+handler = "articles::list"
+mode = "shadow"
+"#,
+            support::repo().join("legacy_django").display()
+        ),
+    )
+    .expect("routes.toml");
+    let addr = SocketAddr::from(([127, 0, 0, 1], support::free_port()));
+    let cli = Cli::parse_from([
+        "ficus".to_owned(),
+        "serve".to_owned(),
+        "--venv".to_owned(),
+        support::venv().display().to_string(),
+        "--routes".to_owned(),
+        routes.display().to_string(),
+        "--shadow-log".to_owned(),
+        mismatches.display().to_string(),
+        "-b".to_owned(),
+        addr.to_string(),
+    ]);
+    let Command::Serve(args) = cli.command else {
+        panic!("not a serve command");
+    };
+    let registry = ficus::handlers::registry()
+        .register("articles::detail", renamed)
+        .register("legacy::healthz", slow)
+        .register("articles::list", panics);
+    std::thread::spawn(move || {
+        if let Err(err) = ficus::serve::run_with(args, registry) {
+            eprintln!("the in-process server failed: {err:#}");
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "no server:\n{}", log.text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Harness {
+        addr,
+        log,
+        mismatches,
+        env,
+    }
+}
+
+/// The mismatch log's lines about `route`, waiting up to ten seconds for `count` of them.
+fn logged(h: &Harness, route: &str, count: usize) -> Result<Vec<Value>, Failed> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines: Vec<Value> = std::fs::read_to_string(&h.mismatches)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["route"] == route)
+            .collect();
+        if lines.len() >= count {
+            return Ok(lines);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no mismatch logged for {route}:\n{}", h.log.text()).into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn mismatch_is_logged(h: &Harness) -> Result<(), Failed> {
+    let answer = request(
+        h.addr,
+        "GET",
+        "/api/articles/1/",
+        &[
+            ("Cookie", "sessionid=very-secret"),
+            ("Authorization", "Bearer also-secret"),
+        ],
+        b"",
+    );
+    let body = answer.json();
+    if answer.status != 200 || body.get("title").is_none() || body.get("name").is_some() {
+        return Err(format!("the client did not get Django's answer: {body}").into());
+    }
+    let line = logged(h, "/api/articles/<int:pk>/", 1)?.remove(0);
+    let differences = line["differences"].to_string();
+    for needle in [r#""name":".name""#, r#""name":".title""#] {
+        if !differences.contains(needle) {
+            return Err(format!("the log does not name {needle}: {differences}").into());
+        }
+    }
+    let text = std::fs::read_to_string(&h.mismatches).unwrap_or_default();
+    if text.contains("very-secret") || text.contains("also-secret") {
+        return Err(format!("a secret reached the log: {text}").into());
+    }
+    // The replay command works as written, with the real handlers: they match Django.
+    let replay = line["replay"].as_str().unwrap_or_default().to_owned();
+    let file = replay
+        .strip_prefix("ficus diff ")
+        .ok_or("no replay command")?;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ficus"))
+        .args([
+            "diff",
+            file,
+            "--venv",
+            &support::venv().display().to_string(),
+        ])
+        .args([
+            "--routes",
+            &support::repo().join("routes.toml").display().to_string(),
+        ])
+        .envs(h.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env_remove("VIRTUAL_ENV")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !stdout.contains("MATCH  GET /api/articles/1/") {
+        return Err(format!(
+            "`{replay}` did not replay: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn slow_handler(h: &Harness) -> Result<(), Failed> {
+    let answer = get(h.addr, "/healthz");
+    let finished = SLOW_FINISHED.load(Ordering::SeqCst);
+    if answer.status != 200 || answer.json() != serde_json::json!({"status": "ok", "db": true}) {
+        return Err(format!("not Django's answer: {}", answer.text()).into());
+    }
+    if finished {
+        return Err("the client waited for the shadowed handler".into());
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !h
+        .log
+        .text()
+        .contains("/healthz took longer than its budget")
+    {
+        if Instant::now() > deadline {
+            return Err(format!("the budget was not enforced:\n{}", h.log.text()).into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+fn panicking_handler(h: &Harness) -> Result<(), Failed> {
+    let answer = get(h.addr, "/api/articles/?page_size=2");
+    if answer.status != 200 || answer.json()["count"].as_u64().is_none() {
+        return Err(format!("not Django's answer: {}", answer.text()).into());
+    }
+    let line = logged(h, "/api/articles/", 1)?.remove(0);
+    let differences = line["differences"].to_string();
+    if !differences.contains(r#""at":"status""#) || !h.log.text().contains("panicked") {
+        return Err(format!(
+            "the panic was not recorded: {differences}\n{}",
+            h.log.text()
+        )
+        .into());
+    }
+    if get(h.addr, "/api/articles/1/").status != 200 {
+        return Err("the server stopped serving".into());
+    }
+    Ok(())
+}
