@@ -23,9 +23,8 @@ use ficus::parity::runner::Runner;
 use ficus::parity::{Verdict, normalise, verdict};
 use ficus::ported::Registry;
 use ficus::ported::extract::{Path as PathParam, Query};
-use http_body_util::BodyExt;
 use libtest_mimic::{Arguments, Failed, Trial};
-use serde_json::Value;
+use support::in_process::{detail_with_a_renamed_field, rewrite_json};
 
 fn lists() -> PathBuf {
     support::repo().join("tests/requests")
@@ -199,33 +198,6 @@ fn request(path: &str, query: &str) -> Request {
         headers: Vec::new(),
         body: bytes::Bytes::new(),
     }
-}
-
-/// Rewrites a handler's JSON, keeping Django's encoding so only the intended change shows.
-async fn rewrite_json(response: Response, change: impl FnOnce(&mut Value)) -> Response {
-    let (parts, body) = response.into_parts();
-    let bytes = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let mut value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    change(&mut value);
-    let mut response = Response::from_parts(
-        parts,
-        axum::body::Body::from(ficus::ported::pyjson::to_vec(&value).unwrap_or_default()),
-    );
-    response.headers_mut().remove(http::header::CONTENT_LENGTH);
-    response
-}
-
-async fn detail_with_a_renamed_field(db: State<Database>, pk: PathParam<String>) -> Response {
-    rewrite_json(articles::detail(db, pk).await, |v| {
-        if let Some(title) = v.as_object_mut().and_then(|o| o.shift_remove("title")) {
-            v["name"] = title;
-        }
-    })
-    .await
 }
 
 async fn detail_with_another_status(db: State<Database>, pk: PathParam<String>) -> Response {

@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use clap::Parser;
-use ficus::cli::{Cli, Command};
 use ficus::ported::extract::Query;
 use ficus::ported::python::PythonCalls;
 use ficus::ported::respond::Json;
@@ -25,6 +23,7 @@ use pyo3::types::PyDict;
 use serde_json::json;
 
 use support::get;
+use support::in_process::{self, InProcess, Log};
 
 const PYTHON_THREADS: usize = 8;
 
@@ -65,31 +64,6 @@ async fn raise(State(python): State<PythonCalls>) -> Response {
 
 async fn panic() -> &'static str {
     panic!("a deliberate panic in a test handler")
-}
-
-/// A log the server writes to, so tests can read what it logged.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut log) = self.0.lock() {
-            log.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Log {
-    fn text(&self) -> String {
-        self.0
-            .lock()
-            .map(|log| String::from_utf8_lossy(&log).into_owned())
-            .unwrap_or_default()
-    }
 }
 
 /// The upstream the Python calls fetch from: answers each request after a delay, counting how
@@ -146,7 +120,7 @@ struct Harness {
     addr: SocketAddr,
     upstream: SlowUpstream,
     log: Log,
-    _dir: tempfile::TempDir,
+    _server: InProcess,
 }
 
 fn harness() -> MutexGuard<'static, Harness> {
@@ -158,89 +132,23 @@ fn harness() -> MutexGuard<'static, Harness> {
 }
 
 fn start() -> Harness {
-    let log = Log::default();
-    let writer = log.clone();
-    tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
-
-    let dir = tempfile::tempdir().expect("temp dir");
-    let routes = dir.path().join("routes.toml");
-    let legacy = support::repo().join("legacy_django");
-    std::fs::write(
-        &routes,
-        format!(
-            r#"[django]
-wsgi = "legacy.wsgi:application"
-settings = "legacy.settings"
-path = "{}"
-
-[[route]]
-path = "/test/fetch"
-handler = "test::fetch"
-new = true
-
-[[route]]
-path = "/test/plain"
-handler = "test::plain"
-new = true
-
-[[route]]
-path = "/test/raise"
-handler = "test::raise"
-new = true
-
-[[route]]
-path = "/test/panic"
-handler = "test::panic"
-new = true
-"#,
-            legacy.display()
-        ),
-    )
-    .expect("write routes.toml");
-    let port = support::free_port();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let cli = Cli::parse_from([
-        "ficus".to_owned(),
-        "serve".to_owned(),
-        "--venv".to_owned(),
-        support::venv().display().to_string(),
-        "--routes".to_owned(),
-        routes.display().to_string(),
-        "--threads".to_owned(),
-        PYTHON_THREADS.to_string(),
-        "-b".to_owned(),
-        addr.to_string(),
-    ]);
-    let Command::Serve(args) = cli.command else {
-        panic!("not a serve command");
-    };
+    let routes = ["fetch", "plain", "raise", "panic"]
+        .map(|name| {
+            format!("[[route]]\npath = \"/test/{name}\"\nhandler = \"test::{name}\"\nnew = true\n")
+        })
+        .join("\n");
     let registry = ficus::handlers::registry()
         .register("test::fetch", fetch)
         .register("test::plain", plain)
         .register("test::raise", raise)
         .register("test::panic", panic);
-    std::thread::spawn(move || {
-        if let Err(err) = ficus::serve::run_with(args, registry) {
-            eprintln!("the in-process server failed: {err:#}");
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the server did not start:\n{}",
-            log.text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let threads = PYTHON_THREADS.to_string();
+    let server = in_process::serve(&routes, registry, &["--threads", &threads]);
     Harness {
-        addr,
+        addr: server.addr,
         upstream: SlowUpstream::start(),
-        log,
-        _dir: dir,
+        log: server.log.clone(),
+        _server: server,
     }
 }
 

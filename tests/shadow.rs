@@ -7,44 +7,17 @@
 
 mod support;
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::response::Response;
-use clap::Parser;
-use ficus::cli::{Cli, Command};
-use ficus::db::Database;
-use ficus::handlers::articles;
-use ficus::ported::extract::Path as PathParam;
-use http_body_util::BodyExt;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
+use support::in_process::{self, InProcess, Log, detail_with_a_renamed_field};
 use support::{get, request};
 
 static SLOW_FINISHED: AtomicBool = AtomicBool::new(false);
-
-/// `articles::detail` with `title` renamed to `name`.
-async fn renamed(db: State<Database>, pk: PathParam<String>) -> Response {
-    let (parts, body) = articles::detail(db, pk).await.into_parts();
-    let bytes = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let mut value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if let Some(title) = value.as_object_mut().and_then(|o| o.shift_remove("title")) {
-        value["name"] = title;
-    }
-    let body = ficus::ported::pyjson::to_vec(&value).unwrap_or_default();
-    let mut response = Response::from_parts(parts, axum::body::Body::from(body));
-    response.headers_mut().remove(http::header::CONTENT_LENGTH);
-    response
-}
 
 async fn slow() -> &'static str {
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -54,30 +27,6 @@ async fn slow() -> &'static str {
 
 async fn panics() -> &'static str {
     panic!("a deliberate panic in a shadowed handler")
-}
-
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut log) = self.0.lock() {
-            log.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Log {
-    fn text(&self) -> String {
-        self.0
-            .lock()
-            .map(|l| String::from_utf8_lossy(&l).into_owned())
-            .unwrap_or_default()
-    }
 }
 
 #[derive(Clone)]
@@ -95,8 +44,7 @@ fn main() {
     for (name, value) in site.env() {
         unsafe { std::env::set_var(name, value) };
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let harness = start(&dir, site.env());
+    let (server, harness) = start(site.env());
     let trials = vec![
         test(
             "client_gets_djangos_answer_and_the_log_names_the_difference",
@@ -115,7 +63,7 @@ fn main() {
         ),
     ];
     let conclusion = libtest_mimic::run(&args, trials);
-    drop((site, dir));
+    drop((site, server));
     conclusion.exit();
 }
 
@@ -124,24 +72,8 @@ fn test(name: &str, harness: &Harness, f: fn(&Harness) -> Result<(), Failed>) ->
     Trial::test(name, move || f(&harness))
 }
 
-fn start(dir: &tempfile::TempDir, env: Vec<(String, String)>) -> Harness {
-    let log = Log::default();
-    let writer = log.clone();
-    tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
-    let routes = dir.path().join("routes.toml");
-    let mismatches = dir.path().join("shadow.jsonl");
-    std::fs::write(
-        &routes,
-        format!(
-            r#"[django]
-wsgi = "legacy.wsgi:application"
-settings = "legacy.settings"
-path = "{}"
-
-[[route]]
+fn start(env: Vec<(String, String)>) -> (InProcess, Harness) {
+    let routes = r#"[[route]]
 path = "/api/articles/<int:pk>/"
 handler = "articles::detail"
 mode = "shadow"
@@ -156,47 +88,19 @@ budget_ms = 100
 path = "/api/articles/"
 handler = "articles::list"
 mode = "shadow"
-"#,
-            support::repo().join("legacy_django").display()
-        ),
-    )
-    .expect("routes.toml");
-    let addr = SocketAddr::from(([127, 0, 0, 1], support::free_port()));
-    let cli = Cli::parse_from([
-        "ficus".to_owned(),
-        "serve".to_owned(),
-        "--venv".to_owned(),
-        support::venv().display().to_string(),
-        "--routes".to_owned(),
-        routes.display().to_string(),
-        "--shadow-log".to_owned(),
-        mismatches.display().to_string(),
-        "-b".to_owned(),
-        addr.to_string(),
-    ]);
-    let Command::Serve(args) = cli.command else {
-        panic!("not a serve command");
-    };
+"#;
     let registry = ficus::handlers::registry()
-        .register("articles::detail", renamed)
+        .register("articles::detail", detail_with_a_renamed_field)
         .register("legacy::healthz", slow)
         .register("articles::list", panics);
-    std::thread::spawn(move || {
-        if let Err(err) = ficus::serve::run_with(args, registry) {
-            eprintln!("the in-process server failed: {err:#}");
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "no server:\n{}", log.text());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Harness {
-        addr,
-        log,
-        mismatches,
+    let server = in_process::serve(routes, registry, &["--shadow-log", "{dir}/shadow.jsonl"]);
+    let harness = Harness {
+        addr: server.addr,
+        log: server.log.clone(),
+        mismatches: server.path("shadow.jsonl"),
         env,
-    }
+    };
+    (server, harness)
 }
 
 /// The mismatch log's lines about `route`, waiting up to ten seconds for `count` of them.

@@ -158,28 +158,12 @@ fn compare_json(path: &str, a: &Value, b: &Value, found: &mut Vec<Difference>) {
         (Value::Object(x), Value::Object(y)) => {
             let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
             for key in keys {
-                let here = format!("{path}.{key}");
-                match (x.get(key), y.get(key)) {
-                    (Some(u), Some(v)) => compare_json(&here, u, v, found),
-                    (u, v) => found.push(difference(
-                        Location::Json(here),
-                        u.map_or(MISSING.to_owned(), Value::to_string),
-                        v.map_or(MISSING.to_owned(), Value::to_string),
-                    )),
-                }
+                compare_member(format!("{path}.{key}"), x.get(key), y.get(key), found);
             }
         }
         (Value::Array(x), Value::Array(y)) => {
             for i in 0..x.len().max(y.len()) {
-                let here = format!("{path}[{i}]");
-                match (x.get(i), y.get(i)) {
-                    (Some(u), Some(v)) => compare_json(&here, u, v, found),
-                    (u, v) => found.push(difference(
-                        Location::Json(here),
-                        u.map_or(MISSING.to_owned(), Value::to_string),
-                        v.map_or(MISSING.to_owned(), Value::to_string),
-                    )),
-                }
+                compare_member(format!("{path}[{i}]"), x.get(i), y.get(i), found);
             }
         }
         (x, y) if x != y => {
@@ -191,6 +175,18 @@ fn compare_json(path: &str, a: &Value, b: &Value, found: &mut Vec<Difference>) {
             ));
         }
         _ => {}
+    }
+}
+
+/// A member present on either side: compared further when on both, else reported missing.
+fn compare_member(here: String, a: Option<&Value>, b: Option<&Value>, found: &mut Vec<Difference>) {
+    match (a, b) {
+        (Some(u), Some(v)) => compare_json(&here, u, v, found),
+        (u, v) => found.push(difference(
+            Location::Json(here),
+            u.map_or(MISSING.to_owned(), Value::to_string),
+            v.map_or(MISSING.to_owned(), Value::to_string),
+        )),
     }
 }
 

@@ -1,0 +1,141 @@
+//! A server built on the ficus library, as a team builds its own binary with its own handlers,
+//! served from the test process over a real socket; its log is captured for the test to read.
+//! And a deliberately wrong port of a legacy view, shared by the tests that must catch it.
+//!
+//! One interpreter per process: a test binary starts at most one of these.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::response::Response;
+use clap::Parser;
+use ficus::cli::{Cli, Command};
+use ficus::db::Database;
+use ficus::ported::Registry;
+use ficus::ported::extract::Path as PathParam;
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+/// What the in-process server has logged so far.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut log) = self.0.lock() {
+            log.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Log {
+    pub fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|log| String::from_utf8_lossy(&log).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+pub struct InProcess {
+    pub addr: SocketAddr,
+    pub log: Log,
+    /// Holds routes.toml and whatever else the test puts beside it.
+    pub dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// Serves the legacy project with `registry` and these `[[route]]` entries, plus `args` for
+/// `ficus serve` (`{dir}` in them stands for the server's directory).
+pub fn serve(routes: &str, registry: Registry, args: &[&str]) -> InProcess {
+    let log = Log::default();
+    let writer = log.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("routes.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[django]\nwsgi = \"legacy.wsgi:application\"\nsettings = \"legacy.settings\"\npath = \"{}\"\n\n{routes}",
+            super::repo().join("legacy_django").display()
+        ),
+    )
+    .expect("write routes.toml");
+    let addr = SocketAddr::from(([127, 0, 0, 1], super::free_port()));
+    let shown = dir.path().display().to_string();
+    let mut argv: Vec<String> = [
+        "ficus",
+        "serve",
+        "--venv",
+        &super::venv().display().to_string(),
+        "--routes",
+        &file.display().to_string(),
+        "-b",
+        &addr.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.extend(args.iter().map(|a| a.replace("{dir}", &shown)));
+    let Command::Serve(serve_args) = Cli::parse_from(argv).command else {
+        panic!("not a serve command");
+    };
+    std::thread::spawn(move || {
+        if let Err(err) = ficus::serve::run_with(serve_args, registry) {
+            eprintln!("the in-process server failed: {err:#}");
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not start:\n{}",
+            log.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    InProcess { addr, log, dir }
+}
+
+/// Rewrites a handler's JSON, keeping Django's encoding so only the intended change shows.
+pub async fn rewrite_json(response: Response, change: impl FnOnce(&mut Value)) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let mut value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    change(&mut value);
+    let body = ficus::ported::pyjson::to_vec(&value).unwrap_or_default();
+    let mut response = Response::from_parts(parts, axum::body::Body::from(body));
+    response.headers_mut().remove(http::header::CONTENT_LENGTH);
+    response
+}
+
+/// `articles::detail` ported wrong: `title` is called `name`.
+pub async fn detail_with_a_renamed_field(db: State<Database>, pk: PathParam<String>) -> Response {
+    rewrite_json(ficus::handlers::articles::detail(db, pk).await, |v| {
+        if let Some(title) = v.as_object_mut().and_then(|o| o.shift_remove("title")) {
+            v["name"] = title;
+        }
+    })
+    .await
+}
