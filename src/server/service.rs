@@ -26,7 +26,7 @@ use super::proxy::ForwardedPolicy;
 use crate::ported::Dispatcher;
 use crate::python::pool::{PoolError, PythonPool};
 use crate::routes::pattern::decode_path;
-use crate::routes::{LiveRoutes, Mode};
+use crate::routes::{LiveRoutes, RouteTable};
 use crate::shadow::{Run, Shadow};
 use crate::static_files::StaticFiles;
 use crate::wsgi::{BodySource, Reply, ResponseHead, WsgiApp, WsgiRequest};
@@ -102,11 +102,14 @@ async fn respond(
     {
         return response;
     }
-    let req = match serve_ported(shared, conn, req).await {
+    // The route table decides who answers: read it, and decode the path, once per request.
+    let table = shared.routes.table();
+    let path = (!table.routes.is_empty()).then(|| decode_path(req.uri().path()));
+    let req = match serve_ported(shared, conn, &table, path.as_deref(), req).await {
         Ok(response) => return response,
         Err(req) => req,
     };
-    let shadow = start_shadow(shared, conn, &req);
+    let shadow = start_shadow(shared, conn, &table, path.as_deref(), &req);
     let response = serve_django(shared, conn, client, req).await;
     match shadow {
         Some(run) => run.observe(response),
@@ -116,24 +119,32 @@ async fn respond(
 
 /// Starts the Rust side of a shadow route for this request, when it has one. Requests with a
 /// body are not shadowed yet.
-fn start_shadow(shared: &Shared, conn: &Connection, req: &Request<Incoming>) -> Option<Run> {
+fn start_shadow(
+    shared: &Shared,
+    conn: &Connection,
+    table: &RouteTable,
+    path: Option<&str>,
+    req: &Request<Incoming>,
+) -> Option<Run> {
     let shadow = shared.shadow.as_ref()?;
-    let ported = shared.ported.as_ref()?;
-    let table = shared.routes.table();
-    if table.count(Mode::Shadow) == 0 || !req.body().is_end_stream() {
+    if !req.body().is_end_stream() {
         return None;
     }
-    let path = decode_path(req.uri().path());
-    let matched = table.shadowed(req.method().as_str(), &path)?;
+    let matched = table.shadowed(req.method().as_str(), path?)?;
+    let secure = admitted(shared, conn, req)?;
+    shadow.start(matched, &request_parts(req), secure)
+}
+
+/// Whether Django would let this request reach a view (see `Conventions::admits`), and so a
+/// Rust handler may see it; Some(whether it came over https) when it would.
+fn admitted<B>(shared: &Shared, conn: &Connection, req: &Request<B>) -> Option<bool> {
+    let ported = shared.ported.as_ref()?;
     let secure = shared.forwarded.scheme(conn.peer, req.headers()) == "https";
     let authority = req.uri().authority().map(|a| a.as_str());
-    if !ported
+    ported
         .conventions()
         .admits(req.headers(), authority, secure)
-    {
-        return None;
-    }
-    shadow.start(matched, &request_parts(req), secure)
+        .then_some(secure)
 }
 
 /// The request line and headers, without the body.
@@ -198,27 +209,19 @@ async fn serve_django(
 async fn serve_ported(
     shared: &Shared,
     conn: &Connection,
+    table: &RouteTable,
+    path: Option<&str>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Request<Incoming>> {
-    let Some(ported) = &shared.ported else {
+    let (Some(ported), Some(path)) = (&shared.ported, path) else {
         return Err(req);
     };
-    let table = shared.routes.table();
-    if table.routes.is_empty() {
-        return Err(req);
-    }
-    let path = decode_path(req.uri().path());
-    let Some(matched) = table.resolve(req.method().as_str(), &path) else {
+    let Some(matched) = table.resolve(req.method().as_str(), path) else {
         return Err(req);
     };
-    let secure = shared.forwarded.scheme(conn.peer, req.headers()) == "https";
-    let authority = req.uri().authority().map(|a| a.as_str());
-    if !ported
-        .conventions()
-        .admits(req.headers(), authority, secure)
-    {
+    let Some(secure) = admitted(shared, conn, &req) else {
         return Err(req);
-    }
+    };
     let limit = usize::try_from(shared.max_body_size).unwrap_or(usize::MAX);
     let req = req.map(|body| http_body_util::Limited::new(body, limit));
     let mut response = ported
