@@ -71,6 +71,8 @@ impl Side {
 fn normalise(response: &Response, port: u16) -> (u16, Vec<(String, String)>, String) {
     let token = Regex::new(r"(csrftoken|sessionid)=[^;]+").unwrap();
     let expires = Regex::new(r"(?i)expires=[^;]+").unwrap();
+    // The messages cookie is signed with the current second: the message itself must agree.
+    let signed = Regex::new(r"(messages=[^:;]*):[^;]+").unwrap();
     let mut headers: Vec<(String, String)> = response
         .headers
         .iter()
@@ -80,9 +82,11 @@ fn normalise(response: &Response, port: u16) -> (u16, Vec<(String, String)>, Str
         })
         .map(|(n, v)| {
             let v = match n.to_ascii_lowercase().as_str() {
-                "set-cookie" => expires
-                    .replace_all(&token.replace_all(v, "$1=<token>"), "expires=<date>")
-                    .into_owned(),
+                "set-cookie" => {
+                    let v = token.replace_all(v, "$1=<token>");
+                    let v = signed.replace_all(&v, "$1:<signature>");
+                    expires.replace_all(&v, "expires=<date>").into_owned()
+                }
                 "expires" => "<date>".to_owned(),
                 _ => v.replace(&port.to_string(), "<port>"),
             };
