@@ -20,13 +20,36 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve a WSGI application (a Django project) over HTTP, as gunicorn would.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// List every Django URL pattern beside its state in routes.toml (rust, shadow, django).
     Routes(InspectArgs),
     /// Validate routes.toml against the Rust handlers and the Django URLconf.
     Check(InspectArgs),
     /// Replay request lists or recorded traffic against Django and Rust, and show the differences.
     Diff(crate::diff::DiffArgs),
+    /// Make the running server read routes.toml again (as SIGHUP does), and say how it went.
+    Reload(ServerArgs),
+}
+
+/// Which running server a command talks to.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// The server's address (`http://127.0.0.1:8000`). Defaults to the one in the state file
+    /// that `ficus serve` writes.
+    #[arg(long)]
+    pub server: Option<String>,
+
+    /// The state file `ficus serve` wrote.
+    #[arg(long = "state-file", default_value = crate::state::DEFAULT_PATH)]
+    pub state_file: PathBuf,
+
+    /// The admin token, for a server on another host.
+    #[arg(
+        long = "admin-token",
+        env = "FICUS_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -96,6 +119,35 @@ pub struct ServeArgs {
     #[arg(long = "shadow-log-max-bytes", default_value_t = 10 * 1024 * 1024)]
     pub shadow_log_max_bytes: u64,
 
+    /// Where requests sampled by `record = ...` in routes.toml are appended (JSON Lines that
+    /// `ficus diff FILE` replays).
+    #[arg(long = "record-log", default_value = "ficus-recorded.jsonl")]
+    pub record_log: PathBuf,
+
+    /// Size at which the recorded-traffic log is rotated to FILE.1.
+    #[arg(long = "record-log-max-bytes", default_value_t = 10 * 1024 * 1024)]
+    pub record_log_max_bytes: u64,
+
+    /// Lets requests from other hosts see /metrics and the /_ficus/ dashboard when they carry
+    /// it (`Authorization: Bearer TOKEN`, or `/_ficus/?token=TOKEN` once in a browser). Without
+    /// it those pages answer only on loopback.
+    #[arg(
+        long = "admin-token",
+        env = "FICUS_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+
+    /// Path Prometheus scrapes; `""` turns it off (when the project has its own /metrics view,
+    /// say).
+    #[arg(long = "metrics-path", default_value = "/metrics")]
+    pub metrics_path: String,
+
+    /// Where the running server writes its address and pid, for `ficus reload` and
+    /// `ficus routes`; `""` writes none.
+    #[arg(long = "state-file", default_value = crate::state::DEFAULT_PATH)]
+    pub state_file: PathBuf,
+
     /// Comma-separated addresses or networks whose X-Forwarded-* headers are trusted; `*` for all.
     #[arg(
         long = "forwarded-allow-ips",
@@ -151,6 +203,10 @@ pub struct InspectArgs {
     /// Print JSON for tools instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// `ficus routes`: the running server whose live figures are shown beside each route.
+    #[command(flatten)]
+    pub live: ServerArgs,
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ struct Row {
     path: String,
     name: Option<String>,
     view: String,
-    /// rust, shadow, django, or "not listed".
+    /// rust, canary, shadow, django, or "not listed".
     state: &'static str,
     entries: Vec<Entry>,
 }
@@ -38,13 +38,14 @@ struct Entry {
 }
 
 #[derive(Debug, Serialize)]
-struct Summary {
+pub(crate) struct Summary {
     routes: Vec<Row>,
-    total: usize,
-    rust: usize,
-    shadow: usize,
-    django: usize,
-    not_listed: usize,
+    pub total: usize,
+    pub rust: usize,
+    pub canary: usize,
+    pub shadow: usize,
+    pub django: usize,
+    pub not_listed: usize,
 }
 
 /// Loads the project and both tables: Django's URL patterns and routes.toml.
@@ -81,13 +82,13 @@ fn entry(route: &Route) -> Entry {
 
 /// The most ported mode among a pattern's entries.
 fn state(entries: &[&Route]) -> &'static str {
-    [Mode::Rust, Mode::Shadow, Mode::Django]
+    [Mode::Rust, Mode::Canary, Mode::Shadow, Mode::Django]
         .into_iter()
         .find(|mode| entries.iter().any(|r| r.mode == *mode))
         .map_or("not listed", Mode::as_str)
 }
 
-fn summarise(patterns: &[UrlPattern], table: &RouteTable) -> Summary {
+pub(crate) fn summarise(patterns: &[UrlPattern], table: &RouteTable) -> Summary {
     let mut claimed = BTreeSet::new();
     let mut routes: Vec<Row> = patterns
         .iter()
@@ -121,6 +122,7 @@ fn summarise(patterns: &[UrlPattern], table: &RouteTable) -> Summary {
     Summary {
         total: routes.len(),
         rust: count("rust"),
+        canary: count("canary"),
         shadow: count("shadow"),
         django: count("django"),
         not_listed: count("not listed"),
@@ -189,8 +191,13 @@ fn render(summary: &Summary) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{} of {} routes served by Rust ({} in shadow, {} switched back to Django, {} not listed)",
-        summary.rust, summary.total, summary.shadow, summary.django, summary.not_listed
+        "\n{} of {} routes served by Rust ({} in canary, {} in shadow, {} switched back to Django, {} not listed)",
+        summary.rust,
+        summary.total,
+        summary.canary,
+        summary.shadow,
+        summary.django,
+        summary.not_listed
     );
     out
 }
@@ -310,7 +317,7 @@ mod tests {
         assert_eq!(states, ["django", "rust", "not listed"]);
         let text = render(&summary);
         assert!(
-            text.contains("1 of 3 routes served by Rust (0 in shadow, 1 switched back to Django, 1 not listed)"),
+            text.contains("1 of 3 routes served by Rust (0 in canary, 0 in shadow, 1 switched back to Django, 1 not listed)"),
             "{text}"
         );
         assert!(text.contains("rust GET"), "{text}");

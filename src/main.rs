@@ -8,10 +8,11 @@ use ficus::cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => ficus::serve::run(args),
+        Command::Serve(args) => ficus::serve::run(*args),
         Command::Routes(args) => ficus::inspect::routes(args),
         Command::Check(args) => ficus::inspect::check(args),
         Command::Diff(args) => ficus::diff::run(args),
+        Command::Reload(args) => ficus::state::reload(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

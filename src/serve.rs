@@ -11,22 +11,26 @@ use pyo3::prelude::*;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
+use crate::admin::Admin;
 use crate::cli::ServeArgs;
 use crate::db::Database;
 use crate::handlers;
+use crate::metrics::Metrics;
 use crate::ported::python::PythonCalls;
 use crate::ported::{AppState, Dispatcher, Registry};
 use crate::project::Project;
 use crate::python::{app, django, pool::PythonPool, runtime};
-use crate::routes::{LiveRoutes, Mode, RouteTable};
+use crate::record::Recorder;
+use crate::routes::{LiveRoutes, Mode};
 use crate::server::access_log::AccessLog;
 use crate::server::guard::HeadLimits;
 use crate::server::proxy::ForwardedPolicy;
 use crate::server::service::Shared;
 use crate::server::{self, HeaderCase, ServerSettings, Stop, listen};
 use crate::shadow::Shadow;
-use crate::shadow::log::MismatchLog;
+use crate::state::{self, State};
 use crate::static_files::StaticFiles;
+use crate::traffic_log::RotatingLog;
 use crate::wsgi::WsgiApp;
 
 /// `ficus serve` with the legacy project's handlers.
@@ -79,11 +83,13 @@ pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
 
     let timeout = Duration::from_secs(args.timeout.max(1));
     let venv_shown = project.venv_shown();
-    let (wsgi, static_config, facts) = Python::attach(|py| -> anyhow::Result<_> {
+    let (wsgi, static_config, facts, patterns) = Python::attach(|py| -> anyhow::Result<_> {
         let loaded = app::load(py, app_config, &venv_shown)?;
         let wsgi = WsgiApp::new(py, loaded.app, tokio.handle().clone(), timeout)
             .map_err(|e| anyhow::anyhow!("cannot prepare the WSGI bridge: {e}"))?;
-        Ok((wsgi, loaded.static_files, django::facts(py)))
+        // For the dashboard's progress; a project that is not Django has no URL patterns.
+        let patterns = django::url_patterns(py).unwrap_or_default();
+        Ok((wsgi, loaded.static_files, django::facts(py), patterns))
     })?;
 
     let pool = Arc::new(
@@ -112,9 +118,19 @@ pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
     let shadow = ported.as_ref().map(|ported| {
         Arc::new(Shadow::new(
             ported.clone(),
-            MismatchLog::new(args.shadow_log.clone(), args.shadow_log_max_bytes),
+            RotatingLog::new(
+                "shadow log",
+                args.shadow_log.clone(),
+                args.shadow_log_max_bytes,
+            ),
         ))
     });
+    let admin = Admin {
+        token: args.admin_token.clone().filter(|t| !t.is_empty()),
+        metrics_path: Some(args.metrics_path.clone()).filter(|p| p.starts_with('/')),
+        app: app_config.app.to_string(),
+        patterns,
+    };
     let shared = Arc::new(Shared {
         routes: routes.clone(),
         ported,
@@ -127,6 +143,9 @@ pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
         header_case: HeaderCase::default(),
         timeout,
         max_body_size: args.max_body_size,
+        metrics: Arc::new(Metrics::new()),
+        recorder: Recorder::new(args.record_log.clone(), args.record_log_max_bytes),
+        admin,
     });
     let settings = ServerSettings {
         limits: HeadLimits {
@@ -150,10 +169,26 @@ pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
         venv_shown
     );
     if let Some(file) = routes.file() {
-        tracing::info!("{} ({})", describe(&table), file.display());
+        tracing::info!("{} ({})", table.describe(), file.display());
     }
+    let state_file = state::file(&args.state_file);
+    if let (Some(path), Some(addr)) = (&state_file, addresses.first()) {
+        let local = listeners
+            .first()
+            .and_then(|l| l.local_addr().ok())
+            .unwrap_or(*addr);
+        if let Err(err) = State::of_this_process(local).write(path) {
+            tracing::warn!("cannot write the state file {}: {err}", path.display());
+        }
+    }
+    let forget_state = move || {
+        if let Some(path) = &state_file {
+            State::remove(path);
+        }
+    };
 
     let how = tokio.block_on(server::run(listeners, shared, settings, stop_rx))?;
+    forget_state();
     if how == Stop::Quick {
         tracing::info!("Stopped");
         std::process::exit(0);
@@ -189,15 +224,6 @@ fn dispatcher(
     Ok(Dispatcher::new(registry, state, facts.conventions, timeout))
 }
 
-fn describe(table: &RouteTable) -> String {
-    format!(
-        "Routes: {} served by Rust, {} in shadow, {} switched to Django",
-        table.count(Mode::Rust),
-        table.count(Mode::Shadow),
-        table.count(Mode::Django)
-    )
-}
-
 /// SIGTERM drains, SIGINT stops at once; a second signal of either kind stops at once. SIGHUP
 /// reloads routes.toml: a valid file replaces the table, an invalid one leaves it as it was.
 async fn watch_signals(
@@ -209,12 +235,7 @@ async fn watch_signals(
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            match routes.reload() {
-                Ok(table) => tracing::info!("Reloaded routes.toml. {}", describe(&table)),
-                Err(err) => {
-                    tracing::error!("routes.toml was not reloaded, the previous routes stay: {err}")
-                }
-            }
+            routes.reload_logged();
         }
     });
     tokio::spawn(async move {

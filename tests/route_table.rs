@@ -147,8 +147,8 @@ fn start_stops_with_one_sentence_for_each_routes_mistake() {
             "unknown handler `legacy::health`",
         ),
         (
-            "[[route]]\npath = \"/healthz\"\nhandler = \"legacy::healthz\"\nmode = \"canary\"\n",
-            "unknown variant `canary`",
+            "[[route]]\npath = \"/healthz\"\nhandler = \"legacy::healthz\"\nmode = \"blue-green\"\n",
+            "unknown variant `blue-green`, expected one of `rust`, `shadow`, `canary`, `django`",
         ),
         (
             "[[route]]\npath = \"/api/articles/<int:pk>/\"\nhandler = \"articles::detail\"\n\n[[route]]\npath = \"/api/articles/<int:id>/\"\nmethods = [\"GET\", \"PUT\"]\nhandler = \"articles::detail\"\n",

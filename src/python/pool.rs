@@ -8,10 +8,13 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use pyo3::prelude::*;
+
+pub use crate::metrics::prometheus::PoolFigures;
 
 /// Work for a Python thread. It runs attached, with the thread's persistent thread state.
 pub type Job = Box<dyn FnOnce(Python<'_>) + Send>;
@@ -38,25 +41,30 @@ pub struct PythonPool {
     tx: Sender<Message>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     size: usize,
+    /// Threads running a job now (for the metrics).
+    busy: Arc<AtomicUsize>,
 }
 
 impl PythonPool {
     /// Starts `threads` Python threads behind a queue of `queue_size` waiting jobs.
     pub fn start(threads: usize, queue_size: usize, on_exit: ExitHook) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::bounded(queue_size.max(1));
+        let busy = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::with_capacity(threads);
         for index in 0..threads.max(1) {
             let rx: Receiver<Message> = rx.clone();
             let on_exit = on_exit.clone();
+            let busy = busy.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("ficus-python-{index}"))
-                .spawn(move || worker_loop(rx, on_exit))?;
+                .spawn(move || worker_loop(rx, on_exit, busy))?;
             handles.push(handle);
         }
         Ok(Self {
             tx,
             threads: Mutex::new(handles),
             size: threads.max(1),
+            busy,
         })
     }
 
@@ -101,18 +109,29 @@ impl PythonPool {
     pub fn size(&self) -> usize {
         self.size
     }
+
+    /// Threads, busy threads and queued jobs, as they are now.
+    pub fn figures(&self) -> PoolFigures {
+        PoolFigures {
+            threads: self.size,
+            busy: self.busy.load(Ordering::Relaxed),
+            queued: self.tx.len(),
+        }
+    }
 }
 
-fn worker_loop(rx: Receiver<Message>, on_exit: ExitHook) {
+fn worker_loop(rx: Receiver<Message>, on_exit: ExitHook, busy: Arc<AtomicUsize>) {
     Python::attach(|py| {
         loop {
             // Detached while idle, so other threads run Python meanwhile.
             let message = py.detach(|| rx.recv());
             match message {
                 Ok(Message::Job(job)) => {
+                    busy.fetch_add(1, Ordering::Relaxed);
                     if std::panic::catch_unwind(AssertUnwindSafe(|| job(py))).is_err() {
                         tracing::error!("a job on a Python thread panicked; the thread carries on");
                     }
+                    busy.fetch_sub(1, Ordering::Relaxed);
                 }
                 Ok(Message::Stop) | Err(_) => break,
             }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::pattern::PathPattern;
-use super::{Mode, Route, RouteTable};
+use super::{Mode, Route, RouteTable, Sticky};
 use crate::parity::{Rules, Selector};
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +56,8 @@ struct Document {
     django: Option<toml::Table>,
     #[serde(default)]
     route: Vec<Spanned<Entry>>,
+    /// The share of every request recorded for `ficus diff`.
+    record: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -65,8 +67,7 @@ struct Entry {
     name: Option<String>,
     methods: Option<Spanned<Vec<String>>>,
     handler: Spanned<String>,
-    #[serde(default = "default_mode")]
-    mode: Mode,
+    mode: Option<Spanned<Mode>>,
     #[serde(default)]
     new: bool,
     /// Parity rules: response headers left out of comparisons.
@@ -85,10 +86,14 @@ struct Entry {
     /// Shadow mode: shadow methods that may write too.
     #[serde(default)]
     shadow_writes: bool,
-}
-
-fn default_mode() -> Mode {
-    Mode::Rust
+    /// Canary mode: the share of clients served by Rust, 0 to 100.
+    percent: Option<Spanned<f64>>,
+    /// Canary mode: `client`, `cookie:NAME` or `header:NAME` (default `client`).
+    sticky: Option<Spanned<String>>,
+    /// Canary mode: statuses the Rust handler may answer with (default: any below 500).
+    expected_status: Option<Spanned<Vec<u16>>>,
+    /// The share of this route's requests recorded for `ficus diff`, 0 to 1.
+    record: Option<Spanned<f64>>,
 }
 
 pub(super) fn parse(text: &str, handlers: &BTreeSet<&str>) -> Result<RouteTable, RoutesError> {
@@ -110,6 +115,10 @@ pub(super) fn parse(text: &str, handlers: &BTreeSet<&str>) -> Result<RouteTable,
         };
         let entry = spanned.into_inner();
         let path_span = entry.path.span();
+        let (mode, mode_span) = match &entry.mode {
+            Some(mode) => (*mode.get_ref(), mode.span()),
+            None => (Mode::Rust, path_span.clone()),
+        };
         let path = entry.path.into_inner();
         let pattern =
             PathPattern::parse(&path).map_err(|e| invalid_at(path_span.clone(), e.to_string()))?;
@@ -150,31 +159,107 @@ pub(super) fn parse(text: &str, handlers: &BTreeSet<&str>) -> Result<RouteTable,
         }
         let rules = parity_rules(entry.ignore_headers, entry.redact, entry.filters)
             .map_err(|m| invalid_at(path_span.clone(), m))?;
-        let sample = match entry.sample {
-            Some(sample) if !(0.0..=1.0).contains(sample.get_ref()) => {
+        let sample = share(entry.sample, "sample", 1.0).map_err(|(s, m)| invalid_at(s, m))?;
+        let record = entry
+            .record
+            .map(|r| share(Some(r), "record", 0.0))
+            .transpose()
+            .map_err(|(s, m)| invalid_at(s, m))?;
+        let percent = match entry.percent {
+            Some(p) if !(0.0..=100.0).contains(p.get_ref()) => {
                 return Err(invalid_at(
-                    sample.span(),
-                    format!("`sample = {}` must be between 0 and 1", sample.get_ref()),
+                    p.span(),
+                    format!("`percent = {}` must be between 0 and 100", p.get_ref()),
                 ));
             }
-            Some(sample) => sample.into_inner(),
-            None => 1.0,
+            Some(p) => p.into_inner(),
+            None if mode == Mode::Canary => {
+                return Err(invalid_at(
+                    mode_span,
+                    "a canary route needs `percent`, the share of clients Rust serves (0 to 100)"
+                        .to_owned(),
+                ));
+            }
+            None => 0.0,
+        };
+        let sticky = match entry.sticky {
+            Some(s) => {
+                let span = s.span();
+                sticky(s.get_ref()).map_err(|m| invalid_at(span, m))?
+            }
+            None => Sticky::Client,
+        };
+        let expected_status = match entry.expected_status {
+            Some(listed) => {
+                let span = listed.span();
+                let listed = listed.into_inner();
+                if let Some(bad) = listed.iter().find(|s| !(100..=599).contains(*s)) {
+                    return Err(invalid_at(
+                        span,
+                        format!("`expected_status` lists {bad}, which is not an HTTP status"),
+                    ));
+                }
+                Some(listed.into_iter().collect())
+            }
+            None => None,
         };
         routes.push(Route {
             pattern,
             name: entry.name,
             methods,
             handler,
-            mode: entry.mode,
+            mode,
             new: entry.new,
             line,
             rules,
             budget: std::time::Duration::from_millis(entry.budget_ms.unwrap_or(1000)),
             sample,
             shadow_writes: entry.shadow_writes,
+            percent,
+            sticky,
+            expected_status,
+            record,
         });
     }
-    Ok(RouteTable { routes })
+    let record =
+        share(document.record, "record", 0.0).map_err(|(span, message)| RoutesError::Invalid {
+            file: None,
+            line: line_of(span.start),
+            message,
+        })?;
+    Ok(RouteTable { routes, record })
+}
+
+type Spot = (std::ops::Range<usize>, String);
+
+/// A share between 0 and 1 (`sample`, `record`), or `default` when absent.
+fn share(value: Option<Spanned<f64>>, key: &str, default: f64) -> Result<f64, Spot> {
+    match value {
+        Some(v) if !(0.0..=1.0).contains(v.get_ref()) => Err((
+            v.span(),
+            format!("`{key} = {}` must be between 0 and 1", v.get_ref()),
+        )),
+        Some(v) => Ok(v.into_inner()),
+        None => Ok(default),
+    }
+}
+
+fn sticky(source: &str) -> Result<Sticky, String> {
+    let invalid = || {
+        format!(
+            "`sticky = \"{source}\"` is not one of \"client\", \"cookie:NAME\" or \"header:NAME\""
+        )
+    };
+    match source.split_once(':') {
+        None if source == "client" => Ok(Sticky::Client),
+        Some(("cookie", name)) if !name.trim().is_empty() => {
+            Ok(Sticky::Cookie(name.trim().to_owned()))
+        }
+        Some(("header", name)) => http::HeaderName::from_bytes(name.trim().as_bytes())
+            .map(Sticky::Header)
+            .map_err(|_| invalid()),
+        _ => Err(invalid()),
+    }
 }
 
 fn parity_rules(
@@ -283,9 +368,57 @@ handler = "articles::detail"
 
     #[test]
     fn unknown_mode_is_refused_with_its_line() {
-        let message = error(&format!("{DETAIL}mode = \"canary\"\n"));
+        let message = error(&format!("{DETAIL}mode = \"shade\"\n"));
         assert!(message.contains("line 10"), "{message}");
-        assert!(message.contains("canary"), "{message}");
+        assert!(message.contains("shade"), "{message}");
+    }
+
+    #[test]
+    fn a_canary_entry_reads_its_share_stickiness_and_expected_statuses() {
+        let handlers: BTreeSet<&str> = ["articles::detail", "legacy::healthz"].into();
+        let table = RouteTable::parse(
+            &format!(
+                "{DETAIL}mode = \"canary\"\npercent = 12.5\nsticky = \"cookie:sessionid\"\nexpected_status = [200, 404]\n"
+            ),
+            &handlers,
+        )
+        .unwrap();
+        let route = &table.routes[0];
+        assert_eq!(route.mode, Mode::Canary);
+        assert_eq!(route.percent, 12.5);
+        assert_eq!(route.sticky, Sticky::Cookie("sessionid".into()));
+        assert!(route.expects(404) && !route.expects(500) && !route.expects(302));
+    }
+
+    #[test]
+    fn canary_mistakes_are_refused_on_their_line() {
+        let missing = error(&format!("{DETAIL}mode = \"canary\"\n"));
+        assert!(
+            missing.starts_with("line 10: a canary route needs `percent`"),
+            "{missing}"
+        );
+        let too_much = error(&format!("{DETAIL}mode = \"canary\"\npercent = 150\n"));
+        assert!(
+            too_much.starts_with("line 11: `percent = 150` must be between 0 and 100"),
+            "{too_much}"
+        );
+        let sticky = error(&format!(
+            "{DETAIL}mode = \"canary\"\npercent = 5\nsticky = \"ip\"\n"
+        ));
+        assert!(
+            sticky.starts_with("line 12: `sticky = \"ip\"` is not one of"),
+            "{sticky}"
+        );
+        let status = error(&format!("{DETAIL}expected_status = [200, 99]\n"));
+        assert!(
+            status.contains("lists 99, which is not an HTTP status"),
+            "{status}"
+        );
+        let record = error(&format!("record = 2\n{DETAIL}"));
+        assert!(
+            record.starts_with("line 1: `record = 2` must be between 0 and 1"),
+            "{record}"
+        );
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub enum Mode {
     Rust,
     /// Django answers the client; the Rust handler is the one under evaluation.
     Shadow,
+    /// The Rust handler answers a sticky share of clients (`percent`); Django the rest, and
+    /// any request the Rust handler fails.
+    Canary,
     /// Django answers: the entry is kept but switched off (the kill switch).
     Django,
 }
@@ -34,6 +37,7 @@ impl Mode {
         match self {
             Mode::Rust => "rust",
             Mode::Shadow => "shadow",
+            Mode::Canary => "canary",
             Mode::Django => "django",
         }
     }
@@ -60,10 +64,41 @@ pub struct Route {
     pub sample: f64,
     /// Shadow mode: shadow methods that may write (POST, PUT, ...) too.
     pub shadow_writes: bool,
+    /// Canary mode: the share of clients the Rust handler serves, 0 to 100.
+    pub percent: f64,
+    /// Canary mode: what keeps one client on one side.
+    pub sticky: Sticky,
+    /// Canary mode: the statuses the Rust handler may answer with; any other falls back to
+    /// Django. None means every status below 500.
+    pub expected_status: Option<BTreeSet<u16>>,
+    /// The share of this route's requests recorded for `ficus diff` (0 to 1); None follows the
+    /// table's global `record`.
+    pub record: Option<f64>,
+}
+
+/// What identifies a client for canary stickiness (`sticky = "cookie:sessionid"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sticky {
+    /// The client's address (the forwarded one behind a trusted proxy).
+    Client,
+    /// A cookie's value; clients without it are placed by their address.
+    Cookie(String),
+    /// A request header's value; clients without it are placed by their address.
+    Header(http::HeaderName),
+}
+
+impl Route {
+    /// Whether a canary answer with this status may go to the client.
+    pub fn expects(&self, status: u16) -> bool {
+        match &self.expected_status {
+            Some(listed) => listed.contains(&status),
+            None => status < 500,
+        }
+    }
 }
 
 /// Methods shadowed without `shadow_writes`: the ones that must not change data.
-const SAFE_METHODS: [&str; 3] = ["GET", "HEAD", "OPTIONS"];
+pub const SAFE_METHODS: [&str; 3] = ["GET", "HEAD", "OPTIONS"];
 
 /// A request the table gives to a Rust handler.
 #[derive(Debug)]
@@ -76,6 +111,8 @@ pub struct Matched<'a> {
 #[derive(Debug, Default)]
 pub struct RouteTable {
     pub routes: Vec<Route>,
+    /// The share of all requests recorded for `ficus diff` (top-level `record = 0.01`).
+    pub record: f64,
 }
 
 impl RouteTable {
@@ -100,27 +137,36 @@ impl RouteTable {
     /// (see [`pattern::decode_path`]). A method the entry does not list, a segment that does not
     /// fit a converter, or an entry not in rust mode all leave the request to Django.
     pub fn resolve(&self, method: &str, path: &str) -> Option<Matched<'_>> {
-        self.routes
-            .iter()
-            .filter(|route| route.mode == Mode::Rust && route.methods.contains(method))
-            .find_map(|route| {
-                route
-                    .pattern
-                    .matches(path)
-                    .map(|params| Matched { route, params })
-            })
+        self.first(method, path, |route| route.mode == Mode::Rust)
     }
 
     /// The shadow entry for this request, if any: Django answers it, the Rust handler runs
     /// beside. Only GET, HEAD and OPTIONS unless the entry sets `shadow_writes`.
     pub fn shadowed(&self, method: &str, path: &str) -> Option<Matched<'_>> {
+        self.first(method, path, |route| {
+            route.mode == Mode::Shadow && (route.shadow_writes || SAFE_METHODS.contains(&method))
+        })
+    }
+
+    /// The canary entry for this request, if any: the caller decides which side serves it.
+    pub fn canary(&self, method: &str, path: &str) -> Option<Matched<'_>> {
+        self.first(method, path, |route| route.mode == Mode::Canary)
+    }
+
+    /// The entry of any mode for this request, if any (for metrics and recording).
+    pub fn listed(&self, method: &str, path: &str) -> Option<Matched<'_>> {
+        self.first(method, path, |_| true)
+    }
+
+    fn first(
+        &self,
+        method: &str,
+        path: &str,
+        keep: impl Fn(&Route) -> bool,
+    ) -> Option<Matched<'_>> {
         self.routes
             .iter()
-            .filter(|route| {
-                route.mode == Mode::Shadow
-                    && route.methods.contains(method)
-                    && (route.shadow_writes || SAFE_METHODS.contains(&method))
-            })
+            .filter(|route| keep(route) && route.methods.contains(method))
             .find_map(|route| {
                 route
                     .pattern
@@ -133,6 +179,25 @@ impl RouteTable {
     pub fn count(&self, mode: Mode) -> usize {
         self.routes.iter().filter(|r| r.mode == mode).count()
     }
+
+    /// One line for the log: how many entries are in each mode.
+    pub fn describe(&self) -> String {
+        format!(
+            "Routes: {} served by Rust, {} in canary, {} in shadow, {} switched to Django",
+            self.count(Mode::Rust),
+            self.count(Mode::Canary),
+            self.count(Mode::Shadow),
+            self.count(Mode::Django)
+        )
+    }
+}
+
+/// How the last reload went, for the dashboard.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ReloadOutcome {
+    pub at: String,
+    pub reloaded: bool,
+    pub message: String,
 }
 
 /// The table requests are routed by, replaceable while the server runs.
@@ -140,6 +205,7 @@ pub struct LiveRoutes {
     current: ArcSwap<RouteTable>,
     file: Option<PathBuf>,
     handlers: BTreeSet<&'static str>,
+    last_reload: std::sync::Mutex<Option<ReloadOutcome>>,
 }
 
 impl LiveRoutes {
@@ -153,6 +219,7 @@ impl LiveRoutes {
             current: ArcSwap::from_pointee(table),
             file: file.map(Path::to_owned),
             handlers,
+            last_reload: std::sync::Mutex::new(None),
         })
     }
 
@@ -169,6 +236,37 @@ impl LiveRoutes {
         let table = Arc::new(RouteTable::read(Some(path), &self.handlers)?);
         self.current.store(table.clone());
         Ok(table)
+    }
+
+    /// Reloads (on SIGHUP or `ficus reload`), logs the outcome in one line and keeps it for
+    /// the dashboard.
+    pub fn reload_logged(&self) -> ReloadOutcome {
+        let (reloaded, message) = match self.reload() {
+            Ok(table) => {
+                let message = format!("Reloaded routes.toml. {}", table.describe());
+                tracing::info!("{message}");
+                (true, message)
+            }
+            Err(err) => {
+                let message =
+                    format!("routes.toml was not reloaded, the previous routes stay: {err}");
+                tracing::error!("{message}");
+                (false, message)
+            }
+        };
+        let outcome = ReloadOutcome {
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            reloaded,
+            message,
+        };
+        if let Ok(mut last) = self.last_reload.lock() {
+            *last = Some(outcome.clone());
+        }
+        outcome
+    }
+
+    pub fn last_reload(&self) -> Option<ReloadOutcome> {
+        self.last_reload.lock().ok().and_then(|l| l.clone())
     }
 
     pub fn file(&self) -> Option<&Path> {

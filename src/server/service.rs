@@ -9,12 +9,13 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body::Body as _;
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use super::access_log::{AccessLog, Entry};
@@ -23,11 +24,16 @@ use super::errors::page;
 use super::guard::Verdicts;
 use super::header_case::HeaderCase;
 use super::proxy::ForwardedPolicy;
+use crate::admin::{self, Admin};
+use crate::canary;
+use crate::metrics::{Backend, Metrics, UNLISTED};
+use crate::parity::Answer;
 use crate::ported::Dispatcher;
 use crate::python::pool::{PoolError, PythonPool};
+use crate::record::Recorder;
 use crate::routes::pattern::decode_path;
-use crate::routes::{LiveRoutes, RouteTable};
-use crate::shadow::{Run, Shadow};
+use crate::routes::{LiveRoutes, Matched, Mode, SAFE_METHODS};
+use crate::shadow::{COPY_CAP, DjangoAgain, Shadow, answer as shadow_answer};
 use crate::static_files::StaticFiles;
 use crate::wsgi::{BodySource, Reply, ResponseHead, WsgiApp, WsgiRequest};
 
@@ -49,6 +55,11 @@ pub struct Shared {
     pub header_case: HeaderCase,
     pub timeout: Duration,
     pub max_body_size: u64,
+    pub metrics: Arc<Metrics>,
+    /// `record = ...` sampling (the file is created at the first recorded request).
+    pub recorder: Recorder,
+    /// `/metrics` and the `/_ficus/` dashboard.
+    pub admin: Admin,
 }
 
 /// What a request knows of its connection.
@@ -63,6 +74,8 @@ pub async fn handle(
     conn: Arc<Connection>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    let started = Instant::now();
+    let in_flight = shared.metrics.in_flight();
     let client = shared.forwarded.client(conn.peer, req.headers());
     let entry = shared.access_log.as_ref().map(|_| {
         Entry::new(
@@ -74,7 +87,14 @@ pub async fn handle(
         )
     });
     let is_http1 = req.version() < http::Version::HTTP_2;
-    let mut response = respond(&shared, &conn, client, req).await;
+    let (mut response, served) = respond(&shared, &conn, client, req).await;
+    shared.metrics.record(
+        served.route.as_deref().unwrap_or(UNLISTED),
+        served.backend,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    drop(in_flight);
     if is_http1 {
         preserve_case(&shared.header_case, &mut response).await;
     }
@@ -86,53 +106,173 @@ pub async fn handle(
     Ok(response)
 }
 
+/// Who answered a request, for the metrics.
+struct Served {
+    /// The routes.toml path of the entry the request matched, if any.
+    route: Option<String>,
+    backend: Backend,
+}
+
+impl Served {
+    fn ficus() -> Self {
+        Served {
+            route: None,
+            backend: Backend::Ficus,
+        }
+    }
+}
+
+/// How a request matched by routes.toml is served this time.
+enum Plan {
+    Rust,
+    Canary,
+    Shadow,
+    Django,
+}
+
+/// A request whose body is either still on the socket, or read whole (to give it to two sides,
+/// or to record it).
+enum Pending {
+    Streaming(Request<Incoming>),
+    Read(http::request::Parts, Bytes),
+}
+
 async fn respond(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     conn: &Connection,
     client: SocketAddr,
     req: Request<Incoming>,
-) -> Response<Body> {
+) -> (Response<Body>, Served) {
     if let Some(rejection) = conn.verdicts.pop() {
-        return page(rejection.status(), &rejection.reason(), true);
+        return (
+            page(rejection.status(), &rejection.reason(), true),
+            Served::ficus(),
+        );
+    }
+    if let Some(response) = admin::serve(shared, conn, &req).await {
+        return (response, Served::ficus());
     }
     if let Some(files) = &shared.static_files
         && let Some(response) = files
             .serve(req.method(), req.uri().path(), req.headers())
             .await
     {
-        return response;
+        return (response, Served::ficus());
     }
     // The route table decides who answers: read it, and decode the path, once per request.
     let table = shared.routes.table();
     let path = (!table.routes.is_empty()).then(|| decode_path(req.uri().path()));
-    let req = match serve_ported(shared, conn, &table, path.as_deref(), req).await {
-        Ok(response) => return response,
-        Err(req) => req,
+    let matched = path
+        .as_deref()
+        .and_then(|p| table.listed(req.method().as_str(), p));
+    let route = matched.as_ref().map(|m| m.route);
+    let (plan, secure) = plan(shared, conn, client, matched.as_ref(), &req);
+    let record = Some(&shared.recorder)
+        .filter(|recorder| recorder.sampled(route.and_then(|r| r.record).unwrap_or(table.record)));
+    let needs_body = record.is_some() || matches!(plan, Plan::Canary | Plan::Shadow);
+    let pending = if needs_body && copyable(shared, &req) {
+        match read_whole(shared, req).await {
+            Ok(read) => read,
+            Err(response) => return (response, Served::ficus()),
+        }
+    } else {
+        Pending::Streaming(req)
     };
-    let shadow = start_shadow(shared, conn, &table, path.as_deref(), &req);
-    let response = serve_django(shared, conn, client, req).await;
-    match shadow {
-        Some(run) => run.observe(response),
-        None => response,
+    if let (Some(recorder), Pending::Read(parts, body)) = (record, &pending) {
+        recorder.write(parts, body, route.map(|r| r.pattern.source()));
+    }
+    let served = |backend| Served {
+        route: route.map(|r| r.pattern.source().to_owned()),
+        backend,
+    };
+    let (Some(matched), Some(secure)) = (matched, secure) else {
+        let response = serve_django(shared, conn, client, pending).await;
+        return (response, served(Backend::Django));
+    };
+    match (plan, pending) {
+        (Plan::Rust, pending) => {
+            let response = serve_rust(shared, &matched, pending, secure).await;
+            (response, served(Backend::Rust))
+        }
+        (Plan::Canary, Pending::Read(parts, body)) => {
+            let (response, backend) =
+                serve_canary(shared, conn, client, &matched, parts, body, secure).await;
+            (response, served(backend))
+        }
+        (Plan::Shadow, Pending::Read(parts, body)) => {
+            let response = serve_shadowed(shared, conn, client, matched, parts, body, secure).await;
+            (response, served(Backend::Django))
+        }
+        (_, pending) => {
+            let response = serve_django(shared, conn, client, pending).await;
+            (response, served(Backend::Django))
+        }
     }
 }
 
-/// Starts the Rust side of a shadow route for this request, when it has one. Requests with a
-/// body are not shadowed yet.
-fn start_shadow(
+/// Decides how a matched request is served, and whether it came over https; a request Django
+/// would refuse before any view (see `admitted`) always goes to Django.
+fn plan(
     shared: &Shared,
     conn: &Connection,
-    table: &RouteTable,
-    path: Option<&str>,
+    client: SocketAddr,
+    matched: Option<&Matched<'_>>,
     req: &Request<Incoming>,
-) -> Option<Run> {
-    let shadow = shared.shadow.as_ref()?;
-    if !req.body().is_end_stream() {
-        return None;
+) -> (Plan, Option<bool>) {
+    let Some(matched) = matched else {
+        return (Plan::Django, None);
+    };
+    let route = matched.route;
+    let method = req.method().as_str();
+    let wanted = match route.mode {
+        Mode::Rust => Plan::Rust,
+        Mode::Canary if canary::serves(route, req.headers(), client.ip()) => Plan::Canary,
+        Mode::Shadow
+            if (route.shadow_writes || SAFE_METHODS.contains(&method))
+                && shared
+                    .shadow
+                    .as_ref()
+                    .is_some_and(|s| s.sampled_for(matched)) =>
+        {
+            Plan::Shadow
+        }
+        _ => return (Plan::Django, None),
+    };
+    let Some(secure) = admitted(shared, conn, req) else {
+        return (Plan::Django, None);
+    };
+    // Canary and shadow need the body twice; a body too large to hold stays with Django.
+    if matches!(wanted, Plan::Canary | Plan::Shadow) && !copyable(shared, req) {
+        return (Plan::Django, None);
     }
-    let matched = table.shadowed(req.method().as_str(), path?)?;
-    let secure = admitted(shared, conn, req)?;
-    shadow.start(matched, &request_parts(req), secure)
+    (wanted, Some(secure))
+}
+
+/// Whether the body is small enough to be read whole before anyone answers: empty, or with a
+/// declared length within the copy cap (chunked bodies of unknown length are not).
+fn copyable<B: http_body::Body>(shared: &Shared, req: &Request<B>) -> bool {
+    if req.body().is_end_stream() {
+        return true;
+    }
+    declared_length(req.headers())
+        .is_some_and(|length| length <= COPY_CAP as u64 && length <= shared.max_body_size)
+}
+
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+async fn read_whole(shared: &Shared, req: Request<Incoming>) -> Result<Pending, Response<Body>> {
+    let (parts, incoming) = req.into_parts();
+    let body = if incoming.is_end_stream() {
+        Bytes::new()
+    } else {
+        buffer_body(incoming, shared.max_body_size, shared.timeout).await?
+    };
+    Ok(Pending::Read(parts, body))
 }
 
 /// Whether Django would let this request reach a view (see `Conventions::admits`), and so a
@@ -148,13 +288,163 @@ fn admitted<B>(shared: &Shared, conn: &Connection, req: &Request<B>) -> Option<b
 }
 
 /// The request line and headers, without the body.
-fn request_parts(req: &Request<Incoming>) -> http::request::Parts {
+fn copy_parts(parts: &http::request::Parts) -> http::request::Parts {
     let mut copy = Request::new(());
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.version_mut() = req.version();
-    *copy.headers_mut() = req.headers().clone();
+    *copy.method_mut() = parts.method.clone();
+    *copy.uri_mut() = parts.uri.clone();
+    *copy.version_mut() = parts.version;
+    *copy.headers_mut() = parts.headers.clone();
     copy.into_parts().0
+}
+
+/// The route's Rust handler answers.
+async fn serve_rust(
+    shared: &Shared,
+    matched: &Matched<'_>,
+    pending: Pending,
+    secure: bool,
+) -> Response<Body> {
+    let Some(ported) = &shared.ported else {
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Rust handlers are unavailable.",
+            true,
+        );
+    };
+    let (handler, params) = (&matched.route.handler, matched.params.clone());
+    let mut response = match pending {
+        Pending::Streaming(req) => {
+            let limit = usize::try_from(shared.max_body_size).unwrap_or(usize::MAX);
+            let req = req.map(|body| http_body_util::Limited::new(body, limit));
+            ported.dispatch(handler, params, req, secure).await
+        }
+        Pending::Read(parts, body) => {
+            let req = Request::from_parts(parts, Full::new(body));
+            ported.dispatch(handler, params, req, secure).await
+        }
+    };
+    response
+        .headers_mut()
+        .entry(header::SERVER)
+        .or_insert(HeaderValue::from_static("ficus"));
+    response
+}
+
+/// A canary request this client gets from Rust: the Rust answer goes out when it comes within
+/// the route's budget with a status the route expects; otherwise Django answers, and the
+/// fallback is counted.
+async fn serve_canary(
+    shared: &Shared,
+    conn: &Connection,
+    client: SocketAddr,
+    matched: &Matched<'_>,
+    parts: http::request::Parts,
+    body: Bytes,
+    secure: bool,
+) -> (Response<Body>, Backend) {
+    let route = matched.route;
+    let figures = shared.metrics.route(route.pattern.source());
+    let copy = Pending::Read(copy_parts(&parts), body.clone());
+    let attempt = tokio::time::timeout(route.budget, serve_rust(shared, matched, copy, secure));
+    let why = match attempt.await {
+        Ok(response) if route.expects(response.status().as_u16()) => {
+            figures.canary_served.fetch_add(1, Ordering::Relaxed);
+            return (response, Backend::Rust);
+        }
+        Ok(response) => format!("answered {}", response.status().as_u16()),
+        Err(_) => format!("took longer than {} ms", route.budget.as_millis()),
+    };
+    figures.canary_fallbacks.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        "canary: {} {} {} in {}; Django answered instead",
+        parts.method,
+        parts.uri.path(),
+        why,
+        route.handler
+    );
+    let response = serve_django(shared, conn, client, Pending::Read(parts, body)).await;
+    (response, Backend::Django)
+}
+
+/// Django answers; the Rust handler runs beside it and the two answers are compared later.
+async fn serve_shadowed(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    client: SocketAddr,
+    matched: Matched<'_>,
+    parts: http::request::Parts,
+    body: Bytes,
+    secure: bool,
+) -> Response<Body> {
+    let Some(shadow) = &shared.shadow else {
+        return serve_django(shared, conn, client, Pending::Read(parts, body)).await;
+    };
+    let run = shadow.start(matched, &parts, body.clone(), secure);
+    // Only a request that cannot change data may be sent to Django a second time.
+    let again: Option<DjangoAgain> = SAFE_METHODS.contains(&parts.method.as_str()).then(|| {
+        let request = wsgi_request(shared, conn, client, copy_parts(&parts), body.clone());
+        let shared = shared.clone();
+        Box::new(move || {
+            Box::pin(async move { django_answer(&shared, request).await })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>>
+        }) as DjangoAgain
+    });
+    let response = serve_django(shared, conn, client, Pending::Read(parts, body)).await;
+    run.observe(response, again)
+}
+
+/// Django's whole answer to a request (for the noise check), or None when it fails or is too
+/// large to compare.
+async fn django_answer(shared: &Shared, request: WsgiRequest) -> Option<Answer> {
+    let response = call_application(shared, request).await;
+    let (parts, body) = response.into_parts();
+    let body = http_body_util::Limited::new(body, COPY_CAP)
+        .collect()
+        .await
+        .ok()?
+        .to_bytes();
+    Some(shadow_answer(parts.status, &parts.headers, body))
+}
+
+/// A whole request for the WSGI application.
+fn wsgi_request(
+    shared: &Shared,
+    conn: &Connection,
+    client: SocketAddr,
+    parts: http::request::Parts,
+    body: Bytes,
+) -> WsgiRequest {
+    let length = body.len() as u64;
+    let source = if body.is_empty() {
+        BodySource::Empty
+    } else {
+        BodySource::Buffered(body)
+    };
+    let declared = declared_length(&parts.headers).map(|_| length);
+    let content_length = if length > 0 { Some(length) } else { declared };
+    build_wsgi_request(shared, conn, client, parts, content_length, source)
+}
+
+fn build_wsgi_request(
+    shared: &Shared,
+    conn: &Connection,
+    client: SocketAddr,
+    parts: http::request::Parts,
+    content_length: Option<u64>,
+    body: BodySource,
+) -> WsgiRequest {
+    let url_scheme = shared.forwarded.scheme(conn.peer, &parts.headers);
+    WsgiRequest {
+        method: parts.method,
+        uri: parts.uri,
+        version: parts.version,
+        headers: parts.headers,
+        client,
+        local: conn.local,
+        url_scheme,
+        content_length,
+        body,
+    }
 }
 
 /// Everything Django answers: the body limit, chunked bodies collected, the WSGI application.
@@ -162,16 +452,17 @@ async fn serve_django(
     shared: &Shared,
     conn: &Connection,
     client: SocketAddr,
-    req: Request<Incoming>,
+    pending: Pending,
 ) -> Response<Body> {
+    let req = match pending {
+        Pending::Read(parts, body) => {
+            let request = wsgi_request(shared, conn, client, parts, body);
+            return call_application(shared, request).await;
+        }
+        Pending::Streaming(req) => req,
+    };
     let (parts, incoming) = req.into_parts();
-    let url_scheme = shared.forwarded.scheme(conn.peer, &parts.headers);
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let (content_length, body) = match declared {
+    let (content_length, body) = match declared_length(&parts.headers) {
         Some(length) if length > shared.max_body_size => {
             return page(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -189,49 +480,8 @@ async fn serve_django(
             Err(response) => return response,
         },
     };
-
-    let request = WsgiRequest {
-        method: parts.method,
-        uri: parts.uri,
-        version: parts.version,
-        headers: parts.headers,
-        client,
-        local: conn.local,
-        url_scheme,
-        content_length,
-        body,
-    };
+    let request = build_wsgi_request(shared, conn, client, parts, content_length, body);
     call_application(shared, request).await
-}
-
-/// Gives the request to its Rust handler when routes.toml ports it and Django would let it reach
-/// the view; otherwise hands it back for Django.
-async fn serve_ported(
-    shared: &Shared,
-    conn: &Connection,
-    table: &RouteTable,
-    path: Option<&str>,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Request<Incoming>> {
-    let (Some(ported), Some(path)) = (&shared.ported, path) else {
-        return Err(req);
-    };
-    let Some(matched) = table.resolve(req.method().as_str(), path) else {
-        return Err(req);
-    };
-    let Some(secure) = admitted(shared, conn, &req) else {
-        return Err(req);
-    };
-    let limit = usize::try_from(shared.max_body_size).unwrap_or(usize::MAX);
-    let req = req.map(|body| http_body_util::Limited::new(body, limit));
-    let mut response = ported
-        .dispatch(&matched.route.handler, matched.params, req, secure)
-        .await;
-    response
-        .headers_mut()
-        .entry(header::SERVER)
-        .or_insert(HeaderValue::from_static("ficus"));
-    Ok(response)
 }
 
 async fn call_application(shared: &Shared, request: WsgiRequest) -> Response<Body> {

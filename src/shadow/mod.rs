@@ -5,11 +5,12 @@
 //! Nothing here may touch the client's answer or its timing: the Rust run is its own task, the
 //! Django body is copied as it streams (up to a cap), and the comparison happens afterwards.
 
-pub mod log;
 mod tee;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
 use std::hash::BuildHasher;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,15 +21,22 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 
-use crate::parity::{Answer, Rules, compare, normalise};
+use crate::parity::{Answer, Rules, compare, normalise, verdict};
 use crate::ported::Dispatcher;
 use crate::routes::Matched;
 use crate::server::body::Body;
-use log::{MismatchLog, redact_headers};
+use crate::traffic_log::{RotatingLog, redact_body, redact_headers};
 use tee::Tee;
 
 /// The most of Django's body kept for a comparison; larger answers are counted as skipped.
-const COPY_CAP: usize = 4 * 1024 * 1024;
+pub const COPY_CAP: usize = 4 * 1024 * 1024;
+
+/// Mismatches kept in memory for the dashboard.
+const RECENT: usize = 20;
+
+/// Runs the same request through Django once more, to tell noise from real differences.
+pub type DjangoAgain =
+    Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Option<Answer>> + Send>> + Send>;
 
 /// Per-route shadow figures.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -36,6 +44,8 @@ pub struct RouteStats {
     pub compared: u64,
     pub matched: u64,
     pub mismatched: u64,
+    /// Differed only where Django differs from itself (a second Django run showed it).
+    pub noise: u64,
     pub timed_out: u64,
     /// Not compared: Django's body was too large, failed, or the client left early.
     pub skipped: u64,
@@ -43,8 +53,9 @@ pub struct RouteStats {
 
 pub struct Shadow {
     ported: Arc<Dispatcher>,
-    log: MismatchLog,
+    log: RotatingLog,
     stats: Mutex<BTreeMap<String, RouteStats>>,
+    recent: Mutex<VecDeque<serde_json::Value>>,
     counter: AtomicU64,
     sampler: std::hash::RandomState,
 }
@@ -59,15 +70,18 @@ pub struct Run {
     path: String,
     query: String,
     headers: Vec<(String, String)>,
+    /// The request body as it may be logged (redacted; None when left out).
+    body: Option<Vec<u8>>,
     rust: tokio::task::JoinHandle<Option<Answer>>,
 }
 
 impl Shadow {
-    pub fn new(ported: Arc<Dispatcher>, log: MismatchLog) -> Self {
+    pub fn new(ported: Arc<Dispatcher>, log: RotatingLog) -> Self {
         Self {
             ported,
             log,
             stats: Mutex::new(BTreeMap::new()),
+            recent: Mutex::new(VecDeque::new()),
             counter: AtomicU64::new(0),
             sampler: std::hash::RandomState::new(),
         }
@@ -76,6 +90,23 @@ impl Shadow {
     /// The figures so far, by route path.
     pub fn stats(&self) -> BTreeMap<String, RouteStats> {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The latest mismatches, newest first.
+    pub fn recent(&self) -> Vec<serde_json::Value> {
+        self.recent
+            .lock()
+            .map(|r| r.iter().rev().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn remember(&self, mismatch: serde_json::Value) {
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(mismatch);
+        }
     }
 
     fn count(&self, route: &str, update: impl FnOnce(&mut RouteStats)) {
@@ -93,18 +124,26 @@ impl Shadow {
         (self.sampler.hash_one(n) as f64 / u64::MAX as f64) < sample
     }
 
-    /// Starts the Rust side of a shadowed, body-less request; None when it is not sampled.
+    /// Whether a request of this route is in its shadow sample (`sample = 0.1`).
+    pub fn sampled_for(&self, matched: &Matched<'_>) -> bool {
+        self.sampled(matched.route.sample)
+    }
+
+    /// Starts the Rust side of a shadowed request, given its whole body.
     pub fn start(
         self: &Arc<Self>,
         matched: Matched<'_>,
         parts: &http::request::Parts,
+        body: Bytes,
         secure: bool,
-    ) -> Option<Run> {
+    ) -> Run {
         let route = matched.route;
-        if !self.sampled(route.sample) {
-            return None;
-        }
-        let mut request = Request::new(Full::new(Bytes::new()));
+        let content_type = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let logged_body = redact_body(content_type, &body);
+        let mut request = Request::new(Full::new(body));
         *request.method_mut() = parts.method.clone();
         *request.uri_mut() = parts.uri.clone();
         *request.headers_mut() = parts.headers.clone();
@@ -126,7 +165,7 @@ impl Shadow {
                 tokio::time::timeout(budget, run).await.ok().flatten()
             }
         });
-        Some(Run {
+        Run {
             shadow: self.clone(),
             route: route.pattern.source().to_owned(),
             handler,
@@ -135,12 +174,13 @@ impl Shadow {
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().unwrap_or("").to_owned(),
             headers: redact_headers(&parts.headers),
+            body: logged_body,
             rust,
-        })
+        }
     }
 }
 
-fn answer(status: http::StatusCode, headers: &http::HeaderMap, body: Bytes) -> Answer {
+pub fn answer(status: http::StatusCode, headers: &http::HeaderMap, body: Bytes) -> Answer {
     Answer {
         status: status.as_u16(),
         headers: headers
@@ -158,7 +198,9 @@ fn answer(status: http::StatusCode, headers: &http::HeaderMap, body: Bytes) -> A
 
 impl Run {
     /// Gives Django's response to the client unchanged, keeping a copy for the comparison.
-    pub fn observe(self, response: Response<Body>) -> Response<Body> {
+    /// `again` (safe methods only) runs Django once more when the answers differ, so that what
+    /// Django does not repeat itself is counted as noise rather than a mismatch.
+    pub fn observe(self, response: Response<Body>, again: Option<DjangoAgain>) -> Response<Body> {
         let (parts, body) = response.into_parts();
         let (status, headers) = (parts.status, parts.headers.clone());
         let expected = headers
@@ -173,12 +215,12 @@ impl Run {
                 return;
             };
             let django = answer(status, &headers, body);
-            self.compare(django).await;
+            self.compare(django, again).await;
         });
         Response::from_parts(parts, tee.boxed_unsync())
     }
 
-    async fn compare(mut self, django: Answer) {
+    async fn compare(mut self, django: Answer, again: Option<DjangoAgain>) {
         let rust = match (&mut self.rust).await {
             Ok(Some(rust)) => rust,
             Ok(None) => {
@@ -200,7 +242,7 @@ impl Run {
             normalise(&django, &self.rules),
             normalise(&rust, &self.rules),
         );
-        let differences = compare(&ours, &theirs);
+        let mut differences = compare(&ours, &theirs);
         if differences.is_empty() {
             self.shadow.count(&self.route, |s| {
                 s.compared += 1;
@@ -208,25 +250,52 @@ impl Run {
             });
             return;
         }
+        let mut noise = Vec::new();
+        if let Some(again) = again
+            && let Some(django_again) = again().await
+        {
+            let judged = verdict(&ours, &normalise(&django_again, &self.rules), &theirs);
+            if judged.matches() {
+                self.shadow.count(&self.route, |s| {
+                    s.compared += 1;
+                    s.noise += 1;
+                });
+                return;
+            }
+            (differences, noise) = (judged.differences, judged.noise);
+        }
         self.shadow.count(&self.route, |s| {
             s.compared += 1;
             s.mismatched += 1;
         });
         let log = &self.shadow.log;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let replay = format!("ficus diff {}", log.path().display());
         let line = serde_json::json!({
-            "name": format!("{} {}", self.handler, chrono::Utc::now().to_rfc3339()),
+            "name": format!("{} {now}", self.handler),
             "method": self.method,
             "path": self.path,
             "query": self.query,
             "headers": self.headers,
-            "body": base64::engine::general_purpose::STANDARD.encode(b""),
+            "body": base64::engine::general_purpose::STANDARD.encode(self.body.as_deref().unwrap_or(b"")),
             "route": self.route,
             "handler": self.handler,
             "differences": differences,
+            "noise": noise,
             "django": ours,
             "rust": theirs,
-            "replay": format!("ficus diff {}", log.path().display()),
+            "replay": replay,
         });
+        self.shadow.remember(serde_json::json!({
+            "time": now,
+            "route": self.route,
+            "handler": self.handler,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "differences": differences,
+            "replay": replay,
+        }));
         tracing::warn!(
             "shadow: {} {} differs from Django in {} ({} difference(s)); logged to {}",
             self.method,

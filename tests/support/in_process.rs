@@ -98,7 +98,7 @@ pub fn serve(routes: &str, registry: Registry, args: &[&str]) -> InProcess {
         panic!("not a serve command");
     };
     std::thread::spawn(move || {
-        if let Err(err) = ficus::serve::run_with(serve_args, registry) {
+        if let Err(err) = ficus::serve::run_with(*serve_args, registry) {
             eprintln!("the in-process server failed: {err:#}");
         }
     });

@@ -1,0 +1,239 @@
+//! The operator's side of a running server: `/metrics` for Prometheus, the `/_ficus/` dashboard
+//! with its JSON (`/_ficus/api/status`), and `/_ficus/api/reload` (what `ficus reload` calls).
+//!
+//! None of it is reachable from outside unless configured: a request is let in when it comes
+//! from loopback without passing through a proxy, or carries the admin token
+//! (`--admin-token`). Any other request to these paths goes on to Django as if ficus had no such
+//! paths, so a project's own `/metrics` view keeps working for the public.
+
+mod status;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+
+use crate::metrics::prometheus;
+use crate::python::django::UrlPattern;
+use crate::server::body::{Body, full};
+use crate::server::service::{Connection, Shared};
+
+const PREFIX: &str = "/_ficus/";
+const DASHBOARD: &str = include_str!("dashboard.html");
+/// The cookie a browser keeps the token in after opening `/_ficus/?token=...` once.
+const TOKEN_COOKIE: &str = "ficus_admin";
+/// Asked of reload requests so a web page elsewhere cannot trigger one from a browser (a
+/// custom header needs a CORS preflight, which ficus never grants).
+pub const RELOAD_HEADER: &str = "x-ficus-reload";
+
+/// How the operator's pages are reached.
+#[derive(Debug, Clone, Default)]
+pub struct Admin {
+    /// Lets requests from other hosts in when they carry it.
+    pub token: Option<String>,
+    /// Where Prometheus scrapes (`/metrics`); None turns it off.
+    pub metrics_path: Option<String>,
+    /// The application being served, for the dashboard's header.
+    pub app: String,
+    /// Django's URL patterns, read at start, for the migration progress.
+    pub patterns: Vec<UrlPattern>,
+}
+
+impl Admin {
+    /// Whether a request may see the operator's pages.
+    fn admits(&self, conn: &Connection, headers: &HeaderMap, query: Option<&str>) -> bool {
+        let local = conn.peer.ip().is_loopback() && !proxied(headers);
+        local
+            || self
+                .token
+                .as_deref()
+                .is_some_and(|token| offered(headers, query, token))
+    }
+}
+
+/// A request a proxy passed on: its socket peer is the proxy, not the client.
+fn proxied(headers: &HeaderMap) -> bool {
+    ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|name| headers.contains_key(*name))
+}
+
+/// Whether the request carries the token: `Authorization: Bearer`, the cookie, or `?token=`.
+fn offered(headers: &HeaderMap, query: Option<&str>, token: &str) -> bool {
+    let bearer = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    let cookies = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == TOKEN_COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .collect::<Vec<_>>();
+    let queried = query_token(query);
+    bearer
+        .into_iter()
+        .map(str::to_owned)
+        .chain(cookies)
+        .chain(queried)
+        .any(|candidate| same(candidate.as_bytes(), token.as_bytes()))
+}
+
+fn query_token(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(name, _)| name == "token")
+        .map(|(_, value)| value.into_owned())
+}
+
+/// Compares without stopping at the first differing byte, so timing does not leak the token.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Answers the operator's paths; None hands the request on (not one of them, or not admitted).
+pub async fn serve<B>(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    req: &Request<B>,
+) -> Option<Response<Body>> {
+    let admin = &shared.admin;
+    let path = req.uri().path();
+    let is_metrics = admin.metrics_path.as_deref() == Some(path);
+    if !is_metrics && path != "/_ficus" && !path.starts_with(PREFIX) {
+        return None;
+    }
+    if !admin.admits(conn, req.headers(), req.uri().query()) {
+        return None;
+    }
+    let method = req.method();
+    let read = method == Method::GET || method == Method::HEAD;
+    Some(match path {
+        _ if is_metrics && read => {
+            let shadow = shared
+                .shadow
+                .as_ref()
+                .map(|s| s.stats())
+                .unwrap_or_default();
+            let text = prometheus::render(&shared.metrics, &shadow, shared.pool.figures());
+            answer(StatusCode::OK, prometheus::CONTENT_TYPE, text)
+        }
+        "/_ficus" => redirect(PREFIX, None),
+        "/_ficus/" if read => match query_token(req.uri().query()) {
+            // Opened with ?token=: keep it in a cookie and drop it from the address bar.
+            Some(token) => redirect(PREFIX, Some(token)),
+            None => answer(StatusCode::OK, "text/html; charset=utf-8", DASHBOARD),
+        },
+        "/_ficus/api/status" if read => {
+            let body = status::status(shared).to_string();
+            answer(StatusCode::OK, "application/json", body)
+        }
+        "/_ficus/api/reload" if method == Method::POST => {
+            if !req.headers().contains_key(RELOAD_HEADER) {
+                answer(
+                    StatusCode::FORBIDDEN,
+                    "text/plain; charset=utf-8",
+                    format!("A reload must carry the {RELOAD_HEADER} header.\n"),
+                )
+            } else {
+                let outcome = shared.routes.reload_logged();
+                let status = if outcome.reloaded {
+                    StatusCode::OK
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                };
+                let body = serde_json::to_string(&outcome).unwrap_or_default();
+                answer(status, "application/json", body)
+            }
+        }
+        _ if is_metrics || path == "/_ficus/" || path.starts_with("/_ficus/api/") => {
+            let mut response = answer(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain; charset=utf-8",
+                "Method not allowed.\n",
+            );
+            let allow = if path.ends_with("/reload") {
+                "POST"
+            } else {
+                "GET, HEAD"
+            };
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+            response
+        }
+        _ => answer(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "Not found.\n",
+        ),
+    })
+}
+
+fn answer(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(header::SERVER, HeaderValue::from_static("ficus"));
+    response
+}
+
+fn redirect(location: &'static str, token: Option<String>) -> Response<Body> {
+    let mut response = answer(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(location));
+    if let Some(token) = token {
+        let cookie = format!("{TOKEN_COOKIE}={token}; Path={PREFIX}; HttpOnly; SameSite=Strict");
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_accepted_from_a_bearer_header_the_cookie_or_the_query() {
+        let mut bearer = HeaderMap::new();
+        bearer.insert("authorization", "Bearer s3cret".parse().unwrap());
+        assert!(offered(&bearer, None, "s3cret"));
+        assert!(!offered(&bearer, None, "s3cret2"));
+        let mut cookie = HeaderMap::new();
+        cookie.insert("cookie", "a=b; ficus_admin=s3cret".parse().unwrap());
+        assert!(offered(&cookie, None, "s3cret"));
+        assert!(offered(
+            &HeaderMap::new(),
+            Some("x=1&token=s3cret"),
+            "s3cret"
+        ));
+        assert!(!offered(&HeaderMap::new(), Some("token="), "s3cret"));
+    }
+
+    #[test]
+    fn a_proxied_request_is_not_local_even_from_loopback() {
+        let mut headers = HeaderMap::new();
+        assert!(!proxied(&headers));
+        headers.insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+        assert!(proxied(&headers));
+    }
+}
