@@ -22,12 +22,12 @@ DB := $(LEGACY)/var/db.sqlite3
 
 export PYO3_PYTHON := $(PYTHON_BIN)
 
-.PHONY: run test build venv db check-python routes check
+.PHONY: run test build venv db check-python routes check browser reload
 
 run: db build
 	$(TARGET_DIR)/release/ficus serve --venv $(VENV) -b $(BIND) --access-logfile -
 
-test: venv
+test: venv browser
 	$(CARGO) build
 	FICUS_TEST_VENV=$(abspath $(VENV)) INSTA_UPDATE=no $(CARGO) test -- --test-threads 2
 	cd $(LEGACY) && ../$(VENV_PY) manage.py test --noinput
@@ -41,6 +41,18 @@ routes: db build
 
 check: db build
 	$(TARGET_DIR)/release/ficus check --venv $(VENV)
+
+# Tell the server `make run` started to read routes.toml again (the kill switch).
+reload:
+	$(TARGET_DIR)/release/ficus reload
+
+# The dashboard is tested in a real browser: Debian's Chromium, installed once.
+browser:
+	@command -v chromium >/dev/null || { \
+		echo "installing Debian's chromium for the dashboard test"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends chromium >/dev/null \
+		|| { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update >/dev/null && \
+		     $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends chromium >/dev/null; }; }
 
 check-python:
 	@test -n "$(PY_VERSION)" || { echo "ficus: $(PYTHON) was not found; install CPython 3.11 (or set PYTHON=python3.X)"; exit 1; }

@@ -146,7 +146,7 @@ pub struct ServeArgs {
     /// Where the running server writes its address and pid, for `ficus reload` and
     /// `ficus routes`; `""` writes none.
     #[arg(long = "state-file", default_value = crate::state::DEFAULT_PATH)]
-    pub state_file: PathBuf,
+    pub state_file: String,
 
     /// Comma-separated addresses or networks whose X-Forwarded-* headers are trusted; `*` for all.
     #[arg(

@@ -17,6 +17,7 @@ use crate::python::app;
 use crate::python::django::{self, UrlPattern};
 use crate::routes::pattern::PathPattern;
 use crate::routes::{Mode, Route, RouteTable};
+use crate::state;
 
 /// One line of `ficus routes`.
 #[derive(Debug, Serialize)]
@@ -27,10 +28,15 @@ struct Row {
     /// rust, canary, shadow, django, or "not listed".
     state: &'static str,
     entries: Vec<Entry>,
+    /// What the running server has seen on this route (`ficus routes` with a server running).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 struct Entry {
+    /// The entry's path as routes.toml writes it.
+    path: String,
     mode: &'static str,
     methods: Vec<String>,
     handler: String,
@@ -73,6 +79,7 @@ fn django_match<'a>(route: &Route, patterns: &'a [UrlPattern]) -> Option<&'a Url
 
 fn entry(route: &Route) -> Entry {
     Entry {
+        path: route.pattern.source().to_owned(),
         mode: route.mode.as_str(),
         methods: route.methods.iter().cloned().collect(),
         handler: route.handler.clone(),
@@ -105,6 +112,7 @@ pub(crate) fn summarise(patterns: &[UrlPattern], table: &RouteTable) -> Summary 
                 view: pattern.view.clone(),
                 state: state(&entries),
                 entries: entries.into_iter().map(entry).collect(),
+                live: None,
             }
         })
         .collect();
@@ -116,6 +124,7 @@ pub(crate) fn summarise(patterns: &[UrlPattern], table: &RouteTable) -> Summary 
             view: format!("(Rust only) {}", route.handler),
             state: state(&[route]),
             entries: vec![entry(route)],
+            live: None,
         });
     }
     let count = |state: &str| routes.iter().filter(|r| r.state == state).count();
@@ -133,13 +142,91 @@ pub(crate) fn summarise(patterns: &[UrlPattern], table: &RouteTable) -> Summary 
 /// `ficus routes`.
 pub fn routes(args: InspectArgs) -> anyhow::Result<()> {
     let (patterns, table) = load(&args)?;
-    let summary = summarise(&patterns, &table);
+    let mut summary = summarise(&patterns, &table);
+    let live = live_figures(&args.live);
+    match &live {
+        Ok(Some(status)) => add_live(&mut summary, status),
+        Ok(None) => {}
+        Err(why) => eprintln!("ficus: no live figures: {why:#}"),
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print!("{}", render(&summary));
     }
     Ok(())
+}
+
+/// The running server's status (`/_ficus/api/status`); None when no server is named anywhere.
+fn live_figures(args: &crate::cli::ServerArgs) -> anyhow::Result<Option<serde_json::Value>> {
+    let Some(url) = state::server_url(args)? else {
+        return Ok(None);
+    };
+    let reply = state::request(
+        &url,
+        "GET",
+        "/_ficus/api/status",
+        &[],
+        args.admin_token.as_deref(),
+    )?;
+    if reply.status != 200 {
+        anyhow::bail!("{url} answered {} for its status", reply.status);
+    }
+    Ok(Some(serde_json::from_str(&reply.body)?))
+}
+
+/// Puts each entry's live figures on its row.
+fn add_live(summary: &mut Summary, status: &serde_json::Value) {
+    let empty = Vec::new();
+    let live_routes = status["routes"].as_array().unwrap_or(&empty);
+    for row in &mut summary.routes {
+        let shown: Vec<String> = row
+            .entries
+            .iter()
+            .filter_map(|entry| {
+                live_routes
+                    .iter()
+                    .find(|r| r["path"] == entry.path.as_str())
+            })
+            .map(live_line)
+            .collect();
+        if !shown.is_empty() {
+            row.live = Some(shown.join("; "));
+        }
+    }
+}
+
+/// One entry's figures: who answered, and how shadow or canary is going.
+fn live_line(route: &serde_json::Value) -> String {
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    let mut line = format!(
+        "{} by Rust, {} by Django",
+        n(&route["requests"]["rust"]),
+        n(&route["requests"]["django"])
+    );
+    let shadow = &route["shadow"];
+    if route["mode"] == "shadow" || n(&shadow["compared"]) > 0 {
+        let (compared, matched) = (n(&shadow["compared"]), n(&shadow["matched"]));
+        let rate = if compared == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.1}%", matched as f64 * 100.0 / compared as f64)
+        };
+        line.push_str(&format!(
+            ", shadow {matched}/{compared} matched ({rate}), {} mismatched, {} noise, {} timed out",
+            n(&shadow["mismatched"]),
+            n(&shadow["noise"]),
+            n(&shadow["timed_out"])
+        ));
+    }
+    if route["mode"] == "canary" {
+        line.push_str(&format!(
+            ", canary {}%: {} fallbacks",
+            route["percent"].as_f64().unwrap_or(0.0),
+            n(&route["canary"]["fallbacks"])
+        ));
+    }
+    line
 }
 
 fn render(summary: &Summary) -> String {
@@ -188,6 +275,9 @@ fn render(summary: &Summary) -> String {
             name(row),
             row.view
         );
+        if let Some(live) = &row.live {
+            let _ = writeln!(out, "{:path_width$}  live: {live}", "");
+        }
     }
     let _ = writeln!(
         out,

@@ -159,7 +159,7 @@ pub fn reload(args: ServerArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The state file path a server uses; None when it writes none.
-pub fn file(path: &Path) -> Option<PathBuf> {
-    (!path.as_os_str().is_empty()).then(|| path.to_owned())
+/// The state file path a server uses; None when it writes none (`--state-file ""`).
+pub fn file(path: &str) -> Option<PathBuf> {
+    (!path.is_empty()).then(|| PathBuf::from(path))
 }

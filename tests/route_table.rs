@@ -190,7 +190,10 @@ fn start_stops_with_one_sentence_for_each_routes_mistake() {
 #[test]
 fn ficus_routes_lists_the_legacy_urlconf_beside_routes_toml() {
     let site = Site::new();
-    let out = ficus(&["routes"], &site);
+    let out = ficus(
+        &["routes", "--state-file", "no-such-dir/server.json"],
+        &site,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -208,7 +211,15 @@ fn ficus_routes_lists_the_legacy_urlconf_beside_routes_toml() {
         "{stdout}"
     );
 
-    let out = ficus(&["routes", "--json"], &site);
+    let out = ficus(
+        &[
+            "routes",
+            "--json",
+            "--state-file",
+            "no-such-dir/server.json",
+        ],
+        &site,
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let routes = json["routes"].as_array().expect("routes");
     assert_eq!(json["total"].as_u64(), Some(routes.len() as u64));

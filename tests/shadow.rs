@@ -123,6 +123,30 @@ fn logged(h: &Harness, route: &str, count: usize) -> Result<Vec<Value>, Failed> 
     }
 }
 
+/// Waits up to ten seconds for a `/metrics` series to reach `at_least`.
+fn counted(h: &Harness, series: &str, at_least: f64) -> Result<(), Failed> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = get(h.addr, "/metrics").text();
+        let value = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(0.0);
+        if value >= at_least {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{series} is {value}, wanted {at_least}:\n{text}").into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn mismatch_is_logged(h: &Harness) -> Result<(), Failed> {
     let answer = request(
         h.addr,
@@ -139,6 +163,17 @@ fn mismatch_is_logged(h: &Harness) -> Result<(), Failed> {
         return Err(format!("the client did not get Django's answer: {body}").into());
     }
     let line = logged(h, "/api/articles/<int:pk>/", 1)?.remove(0);
+    counted(
+        h,
+        r#"ficus_shadow_mismatched_total{route="/api/articles/<int:pk>/"}"#,
+        1.0,
+    )?;
+    // Django answered the client, and the metrics say so.
+    counted(
+        h,
+        r#"ficus_requests_total{route="/api/articles/<int:pk>/",backend="django",class="2xx"}"#,
+        1.0,
+    )?;
     let differences = line["differences"].to_string();
     for needle in [r#""name":".name""#, r#""name":".title""#] {
         if !differences.contains(needle) {
@@ -200,7 +235,7 @@ fn slow_handler(h: &Harness) -> Result<(), Failed> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(())
+    counted(h, r#"ficus_shadow_timed_out_total{route="/healthz"}"#, 1.0)
 }
 
 fn panicking_handler(h: &Harness) -> Result<(), Failed> {
@@ -220,5 +255,9 @@ fn panicking_handler(h: &Harness) -> Result<(), Failed> {
     if get(h.addr, "/api/articles/1/").status != 200 {
         return Err("the server stopped serving".into());
     }
-    Ok(())
+    counted(
+        h,
+        r#"ficus_shadow_mismatched_total{route="/api/articles/"}"#,
+        1.0,
+    )
 }

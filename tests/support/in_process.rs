@@ -89,6 +89,8 @@ pub fn serve(routes: &str, registry: Registry, args: &[&str]) -> InProcess {
         &file.display().to_string(),
         "-b",
         &addr.to_string(),
+        "--state-file",
+        &dir.path().join("server.json").display().to_string(),
     ]
     .iter()
     .map(|s| s.to_string())

@@ -120,7 +120,9 @@ impl Server {
             .arg("serve")
             .args(args)
             .args(["-b", &format!("127.0.0.1:{port}")])
-            .args(["--venv", &venv().display().to_string()]);
+            .args(["--venv", &venv().display().to_string()])
+            // Test servers run side by side: none may claim the repository's state file.
+            .args(["--state-file", ""]);
         Self::spawn(command, port, env)
     }
 
