@@ -153,16 +153,16 @@ impl Dispatcher {
     }
 
     async fn run(&self, name: &str, future: HandlerFuture) -> Response {
-        // A task of its own, so a panic unwinds there and reaches us as a JoinError.
-        let mut task = tokio::spawn(future);
-        match tokio::time::timeout(self.timeout, &mut task).await {
+        // A task of its own, so a panic unwinds there and reaches us as a JoinError; aborted
+        // when this future is dropped (a canary or shadow budget ran out), so it stops too.
+        let mut task = AbortOnDrop(tokio::spawn(future));
+        match tokio::time::timeout(self.timeout, &mut task.0).await {
             Ok(Ok(response)) => response,
             Ok(Err(err)) => {
                 tracing::error!("the Rust handler `{name}` panicked: {err}");
                 ServerError::response()
             }
             Err(_) => {
-                task.abort();
                 tracing::error!("the Rust handler `{name}` did not answer within the timeout");
                 (
                     StatusCode::GATEWAY_TIMEOUT,
@@ -171,5 +171,14 @@ impl Dispatcher {
                     .into_response()
             }
         }
+    }
+}
+
+/// A handler's task, stopped when whoever awaits it gives up.
+struct AbortOnDrop(tokio::task::JoinHandle<Response>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
