@@ -149,6 +149,11 @@ fn main() {
             admin_access,
         ),
         test(
+            "ficus_routes_shows_the_running_servers_figures",
+            &harness,
+            routes_show_live_figures,
+        ),
+        test(
             "the_dashboard_renders_live_figures_in_headless_chromium",
             &harness,
             dashboard_in_chromium,
@@ -580,5 +585,48 @@ fn dashboard_in_chromium(h: &Harness) -> Result<(), Failed> {
         return Err(format!("no screenshot at {} ({size} bytes)", screenshot.display()).into());
     }
     eprintln!("dashboard screenshot: {}", screenshot.display());
+    Ok(())
+}
+
+fn routes_show_live_figures(h: &Harness) -> Result<(), Failed> {
+    for i in 0..10 {
+        let user = format!("routes-{i}");
+        request(
+            h.addr,
+            "GET",
+            "/api/articles/?page_size=1",
+            &[("X-User", &user)],
+            b"",
+        );
+    }
+    // The repository's routes.toml lists the same paths; the figures come from the server.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ficus"))
+        .args(["routes", "--server", &format!("http://{}", h.addr)])
+        .args(["--venv", &support::venv().display().to_string()])
+        .current_dir(support::repo())
+        .envs(h.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env_remove("VIRTUAL_ENV")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let live = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("/api/articles/ "))
+        .nth(1)
+        .unwrap_or_default();
+    let figures =
+        regex::Regex::new(r"live: (\d+) by Rust, (\d+) by Django, canary 30%: \d+ fallbacks")
+            .map_err(|e| e.to_string())?;
+    let Some(caught) = figures.captures(live) else {
+        return Err(format!(
+            "no live canary figures under /api/articles/:\n{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    };
+    let served: u64 = caught[1].parse::<u64>().unwrap_or(0) + caught[2].parse::<u64>().unwrap_or(0);
+    if served < 10 {
+        return Err(format!("only {served} requests counted: {live}").into());
+    }
     Ok(())
 }

@@ -61,6 +61,11 @@ fn main() {
             &harness,
             panicking_handler,
         ),
+        test(
+            "a_shadowed_post_gives_both_sides_the_same_body",
+            &harness,
+            shadowed_post,
+        ),
     ];
     let conclusion = libtest_mimic::run(&args, trials);
     drop((site, server));
@@ -88,6 +93,13 @@ budget_ms = 100
 path = "/api/articles/"
 handler = "articles::list"
 mode = "shadow"
+
+[[route]]
+path = "/api/summarize/"
+methods = ["POST"]
+handler = "ai::summarize"
+mode = "shadow"
+shadow_writes = true
 "#;
     let registry = ficus::handlers::registry()
         .register("articles::detail", detail_with_a_renamed_field)
@@ -259,5 +271,40 @@ fn panicking_handler(h: &Harness) -> Result<(), Failed> {
         h,
         r#"ficus_shadow_mismatched_total{route="/api/articles/"}"#,
         1.0,
+    )
+}
+
+fn shadowed_post(h: &Harness) -> Result<(), Failed> {
+    let body = r#"{"text": "Shadow mode compares. Canary mode serves. Both keep Django close."}"#;
+    let answer = request(
+        h.addr,
+        "POST",
+        "/api/summarize/",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    if answer.status != 200 || answer.json()["sentences"] != 3 {
+        return Err(format!("not Django's answer: {}", answer.text()).into());
+    }
+    // The real handler matches Django only if it read the same body.
+    counted(
+        h,
+        r#"ficus_shadow_matched_total{route="/api/summarize/"}"#,
+        1.0,
+    )?;
+    let broken = request(
+        h.addr,
+        "POST",
+        "/api/summarize/",
+        &[("Content-Type", "application/json")],
+        b"{\"text\": 42}",
+    );
+    if broken.status != 400 {
+        return Err(format!("not Django's 400: {broken:?}").into());
+    }
+    counted(
+        h,
+        r#"ficus_shadow_matched_total{route="/api/summarize/"}"#,
+        2.0,
     )
 }

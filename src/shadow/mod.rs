@@ -21,7 +21,7 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 
-use crate::parity::{Answer, Rules, compare, normalise, verdict};
+use crate::parity::{Answer, Normalised, Rules, Verdict, compare, normalise, verdict};
 use crate::ported::Dispatcher;
 use crate::routes::Matched;
 use crate::server::body::Body;
@@ -180,6 +180,47 @@ impl Shadow {
     }
 }
 
+/// What a shadow comparison concluded.
+#[derive(Debug)]
+enum Judgement {
+    Matched,
+    /// The answers differ only where Django's two answers differ too.
+    Noise,
+    Mismatched(Verdict),
+}
+
+/// Judges the Rust answer against Django's. Only when they differ is `again` asked for Django's
+/// second answer to the same request (None when it may not be re-run, or failed): whatever
+/// differs between Django's two answers is noise.
+async fn judge<F, Fut>(ours: &Normalised, theirs: &Normalised, again: Option<F>) -> Judgement
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Option<Normalised>>,
+{
+    let differences = compare(ours, theirs);
+    if differences.is_empty() {
+        return Judgement::Matched;
+    }
+    let django_again = match again {
+        Some(again) => again().await,
+        None => None,
+    };
+    match django_again {
+        Some(django_again) => {
+            let judged = verdict(ours, &django_again, theirs);
+            if judged.matches() {
+                Judgement::Noise
+            } else {
+                Judgement::Mismatched(judged)
+            }
+        }
+        None => Judgement::Mismatched(Verdict {
+            differences,
+            noise: Vec::new(),
+        }),
+    }
+}
+
 pub fn answer(status: http::StatusCode, headers: &http::HeaderMap, body: Bytes) -> Answer {
     Answer {
         status: status.as_u16(),
@@ -242,28 +283,27 @@ impl Run {
             normalise(&django, &self.rules),
             normalise(&rust, &self.rules),
         );
-        let mut differences = compare(&ours, &theirs);
-        if differences.is_empty() {
-            self.shadow.count(&self.route, |s| {
-                s.compared += 1;
-                s.matched += 1;
-            });
-            return;
-        }
-        let mut noise = Vec::new();
-        if let Some(again) = again
-            && let Some(django_again) = again().await
-        {
-            let judged = verdict(&ours, &normalise(&django_again, &self.rules), &theirs);
-            if judged.matches() {
+        let rules = self.rules.clone();
+        let again = again.map(|again| {
+            move || async move { again().await.map(|answer| normalise(&answer, &rules)) }
+        });
+        let (differences, noise) = match judge(&ours, &theirs, again).await {
+            Judgement::Matched => {
+                self.shadow.count(&self.route, |s| {
+                    s.compared += 1;
+                    s.matched += 1;
+                });
+                return;
+            }
+            Judgement::Noise => {
                 self.shadow.count(&self.route, |s| {
                     s.compared += 1;
                     s.noise += 1;
                 });
                 return;
             }
-            (differences, noise) = (judged.differences, judged.noise);
-        }
+            Judgement::Mismatched(verdict) => (verdict.differences, verdict.noise),
+        };
         self.shadow.count(&self.route, |s| {
             s.compared += 1;
             s.mismatched += 1;
@@ -305,5 +345,74 @@ impl Run {
             log.path().display()
         );
         log.append(&line.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(body: &str) -> Normalised {
+        let answer = Answer {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Bytes::from(body.to_owned()),
+        };
+        normalise(&answer, &Rules::default())
+    }
+
+    fn again(
+        body: &'static str,
+    ) -> Option<impl FnOnce() -> std::future::Ready<Option<Normalised>>> {
+        Some(move || std::future::ready(Some(json(body))))
+    }
+
+    const NONE: Option<fn() -> std::future::Ready<Option<Normalised>>> = None;
+
+    #[tokio::test]
+    async fn what_django_does_not_repeat_itself_is_noise_not_a_mismatch() {
+        let django = json(r#"{"id": 1, "served_at": "10:00:01"}"#);
+        let rust = json(r#"{"id": 1, "served_at": "10:00:02"}"#);
+        let judged = judge(
+            &django,
+            &rust,
+            again(r#"{"id": 1, "served_at": "10:00:03"}"#),
+        )
+        .await;
+        assert!(matches!(judged, Judgement::Noise), "{judged:?}");
+    }
+
+    #[tokio::test]
+    async fn a_real_difference_beside_noise_is_a_mismatch_that_names_both() {
+        let django = json(r#"{"id": 1, "served_at": "10:00:01"}"#);
+        let rust = json(r#"{"id": 2, "served_at": "10:00:02"}"#);
+        let Judgement::Mismatched(verdict) = judge(
+            &django,
+            &rust,
+            again(r#"{"id": 1, "served_at": "10:00:03"}"#),
+        )
+        .await
+        else {
+            panic!("not a mismatch");
+        };
+        let at = |d: &Vec<crate::parity::Difference>| {
+            d.iter().map(|d| d.location.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(at(&verdict.differences), ["JSON .id"]);
+        assert_eq!(at(&verdict.noise), ["JSON .served_at"]);
+    }
+
+    #[tokio::test]
+    async fn without_a_second_django_run_every_difference_counts() {
+        let django = json(r#"{"id": 1, "served_at": "10:00:01"}"#);
+        let rust = json(r#"{"id": 1, "served_at": "10:00:02"}"#);
+        assert!(matches!(
+            judge(&django, &rust, NONE).await,
+            Judgement::Mismatched(_)
+        ));
+        assert!(matches!(
+            judge(&django, &django, NONE).await,
+            Judgement::Matched
+        ));
     }
 }
