@@ -29,22 +29,11 @@ fn key(sticky: &Sticky, headers: &HeaderMap, client: IpAddr) -> Vec<u8> {
             .get(name)
             .map(|v| v.as_bytes().to_vec())
             .filter(|v| !v.is_empty()),
-        Sticky::Cookie(name) => cookie(headers, name).map(|v| v.as_bytes().to_vec()),
+        Sticky::Cookie(name) => crate::cookies::values(headers, name)
+            .next()
+            .map(|v| v.as_bytes().to_vec()),
     };
     found.unwrap_or_else(|| client.to_string().into_bytes())
-}
-
-/// A cookie's value from the request's Cookie headers (HTTP/2 may send several).
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.trim())
-        .filter(|v| !v.is_empty())
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -124,14 +113,5 @@ mod tests {
         let first = serves(route, &headers, IpAddr::from([10, 0, 0, 1]));
         // The header wins over the address: the same user from another address stays put.
         assert!((2..=50u8).all(|i| serves(route, &headers, IpAddr::from([10, 0, 0, i])) == first));
-    }
-
-    #[test]
-    fn cookies_are_found_among_several_cookie_headers() {
-        let mut headers = HeaderMap::new();
-        headers.append("cookie", "a=1".parse().unwrap());
-        headers.append("cookie", "sessionid=xyz".parse().unwrap());
-        assert_eq!(cookie(&headers, "sessionid"), Some("xyz"));
-        assert_eq!(cookie(&headers, "session"), None);
     }
 }

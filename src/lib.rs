@@ -5,6 +5,7 @@ pub mod admin;
 pub mod canary;
 pub mod cli;
 pub mod config;
+pub mod cookies;
 pub mod db;
 pub mod diff;
 pub mod handlers;

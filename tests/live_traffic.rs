@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use ficus::db::Database;
 use ficus::ported::extract::{Path as PathParam, Query};
 use http::StatusCode;
-use libtest_mimic::{Arguments, Failed, Trial};
-use support::in_process::{self, Log};
+use libtest_mimic::{Arguments, Failed};
+use support::in_process::{self, Log, metric, trial};
 use support::{get, request};
 
 /// Marks an answer as the Rust handler's, so the client side can tell who served it.
@@ -118,42 +118,42 @@ fn main() {
         env: site.env(),
     };
     let trials = vec![
-        test(
+        trial(
             "canary_keeps_one_client_on_one_side_across_1000_requests",
             &harness,
             one_client_stays_put,
         ),
-        test(
+        trial(
             "canary_spreads_clients_near_the_configured_share",
             &harness,
             clients_spread_near_the_share,
         ),
-        test(
+        trial(
             "canary_falls_back_to_django_on_panic_timeout_and_unexpected_status",
             &harness,
             failures_fall_back,
         ),
-        test(
+        trial(
             "sighup_and_ficus_reload_flip_a_route_under_load_without_a_failed_request",
             &harness,
             kill_switch_under_load,
         ),
-        test(
+        trial(
             "recorded_requests_are_redacted_and_replay_with_ficus_diff",
             &harness,
             recording_replays,
         ),
-        test(
+        trial(
             "admin_pages_answer_loopback_and_the_token_only",
             &harness,
             admin_access,
         ),
-        test(
+        trial(
             "ficus_routes_shows_the_running_servers_figures",
             &harness,
             routes_show_live_figures,
         ),
-        test(
+        trial(
             "the_dashboard_renders_live_figures_in_headless_chromium",
             &harness,
             dashboard_in_chromium,
@@ -164,21 +164,8 @@ fn main() {
     conclusion.exit();
 }
 
-fn test(name: &str, harness: &Harness, f: fn(&Harness) -> Result<(), Failed>) -> Trial {
-    let harness = harness.clone();
-    Trial::test(name, move || f(&harness))
-}
-
 fn served_by_rust(response: &support::Response) -> bool {
     response.header("x-served-by") == Some("rust")
-}
-
-/// One sample value of `/metrics`, by the metric's name and labels as written.
-fn metric(h: &Harness, series: &str) -> f64 {
-    let text = get(h.addr, "/metrics").text();
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
 }
 
 fn one_client_stays_put(h: &Harness) -> Result<(), Failed> {
@@ -227,7 +214,7 @@ fn clients_spread_near_the_share(h: &Harness) -> Result<(), Failed> {
 
 fn failures_fall_back(h: &Harness) -> Result<(), Failed> {
     let before = metric(
-        h,
+        h.addr,
         r#"ficus_canary_fallbacks_total{route="/api/articles/<int:pk>/"}"#,
     );
     let healthy = get(h.addr, "/api/articles/1/");
@@ -247,7 +234,7 @@ fn failures_fall_back(h: &Harness) -> Result<(), Failed> {
         }
     }
     let after = metric(
-        h,
+        h.addr,
         r#"ficus_canary_fallbacks_total{route="/api/articles/<int:pk>/"}"#,
     );
     if after - before != 3.0 {
@@ -422,18 +409,7 @@ fn recording_replays(h: &Harness) -> Result<(), Failed> {
     if text.lines().any(|l| !l.contains("/api/summarize/")) {
         return Err(format!("an unrecorded route was recorded: {text}").into());
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ficus"))
-        .arg("diff")
-        .arg(&file)
-        .args(["--venv", &support::venv().display().to_string()])
-        .args([
-            "--routes",
-            &support::repo().join("routes.toml").display().to_string(),
-        ])
-        .envs(h.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env_remove("VIRTUAL_ENV")
-        .output()
-        .map_err(|e| e.to_string())?;
+    let out = support::ficus_on_project(&["diff", &file.display().to_string()], &h.env);
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() || !stdout.contains("MATCH  POST /api/summarize/") {
         return Err(format!(
@@ -600,14 +576,8 @@ fn routes_show_live_figures(h: &Harness) -> Result<(), Failed> {
         );
     }
     // The repository's routes.toml lists the same paths; the figures come from the server.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ficus"))
-        .args(["routes", "--server", &format!("http://{}", h.addr)])
-        .args(["--venv", &support::venv().display().to_string()])
-        .current_dir(support::repo())
-        .envs(h.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env_remove("VIRTUAL_ENV")
-        .output()
-        .map_err(|e| e.to_string())?;
+    let server = format!("http://{}", h.addr);
+    let out = support::ficus_on_project(&["routes", "--server", &server], &h.env);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let live = stdout
         .lines()

@@ -5,7 +5,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use support::{Server, Site, get};
@@ -30,14 +30,7 @@ fn write_routes(dir: &Path, text: &str) -> PathBuf {
 }
 
 fn ficus(args: &[&str], site: &Site) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ficus"))
-        .args(args)
-        .args(["--venv", &support::venv().display().to_string()])
-        .current_dir(support::repo())
-        .envs(site.env())
-        .env_remove("VIRTUAL_ENV")
-        .output()
-        .expect("run ficus")
+    support::ficus_on_project(args, &site.env())
 }
 
 fn wait_for_log(server: &Server, needle: &str, times: usize) {

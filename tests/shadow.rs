@@ -12,9 +12,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Arguments, Failed};
 use serde_json::Value;
-use support::in_process::{self, InProcess, Log, detail_with_a_renamed_field};
+use support::in_process::{
+    self, InProcess, Log, detail_with_a_renamed_field, metric_reaches, trial,
+};
 use support::{get, request};
 
 static SLOW_FINISHED: AtomicBool = AtomicBool::new(false);
@@ -46,22 +48,22 @@ fn main() {
     }
     let (server, harness) = start(site.env());
     let trials = vec![
-        test(
+        trial(
             "client_gets_djangos_answer_and_the_log_names_the_difference",
             &harness,
             mismatch_is_logged,
         ),
-        test(
+        trial(
             "a_slow_shadow_handler_never_delays_the_client",
             &harness,
             slow_handler,
         ),
-        test(
+        trial(
             "a_panicking_shadow_handler_leaves_the_client_untouched",
             &harness,
             panicking_handler,
         ),
-        test(
+        trial(
             "a_shadowed_post_gives_both_sides_the_same_body",
             &harness,
             shadowed_post,
@@ -70,11 +72,6 @@ fn main() {
     let conclusion = libtest_mimic::run(&args, trials);
     drop((site, server));
     conclusion.exit();
-}
-
-fn test(name: &str, harness: &Harness, f: fn(&Harness) -> Result<(), Failed>) -> Trial {
-    let harness = harness.clone();
-    Trial::test(name, move || f(&harness))
 }
 
 fn start(env: Vec<(String, String)>) -> (InProcess, Harness) {
@@ -135,30 +132,6 @@ fn logged(h: &Harness, route: &str, count: usize) -> Result<Vec<Value>, Failed> 
     }
 }
 
-/// Waits up to ten seconds for a `/metrics` series to reach `at_least`.
-fn counted(h: &Harness, series: &str, at_least: f64) -> Result<(), Failed> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = get(h.addr, "/metrics").text();
-        let value = text
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix(series)?
-                    .strip_prefix(' ')?
-                    .parse::<f64>()
-                    .ok()
-            })
-            .unwrap_or(0.0);
-        if value >= at_least {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{series} is {value}, wanted {at_least}:\n{text}").into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn mismatch_is_logged(h: &Harness) -> Result<(), Failed> {
     let answer = request(
         h.addr,
@@ -175,14 +148,14 @@ fn mismatch_is_logged(h: &Harness) -> Result<(), Failed> {
         return Err(format!("the client did not get Django's answer: {body}").into());
     }
     let line = logged(h, "/api/articles/<int:pk>/", 1)?.remove(0);
-    counted(
-        h,
+    metric_reaches(
+        h.addr,
         r#"ficus_shadow_mismatched_total{route="/api/articles/<int:pk>/"}"#,
         1.0,
     )?;
     // Django answered the client, and the metrics say so.
-    counted(
-        h,
+    metric_reaches(
+        h.addr,
         r#"ficus_requests_total{route="/api/articles/<int:pk>/",backend="django",class="2xx"}"#,
         1.0,
     )?;
@@ -201,21 +174,7 @@ fn mismatch_is_logged(h: &Harness) -> Result<(), Failed> {
     let file = replay
         .strip_prefix("ficus diff ")
         .ok_or("no replay command")?;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ficus"))
-        .args([
-            "diff",
-            file,
-            "--venv",
-            &support::venv().display().to_string(),
-        ])
-        .args([
-            "--routes",
-            &support::repo().join("routes.toml").display().to_string(),
-        ])
-        .envs(h.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env_remove("VIRTUAL_ENV")
-        .output()
-        .map_err(|e| e.to_string())?;
+    let out = support::ficus_on_project(&["diff", file], &h.env);
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() || !stdout.contains("MATCH  GET /api/articles/1/") {
         return Err(format!(
@@ -247,7 +206,11 @@ fn slow_handler(h: &Harness) -> Result<(), Failed> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    counted(h, r#"ficus_shadow_timed_out_total{route="/healthz"}"#, 1.0)
+    metric_reaches(
+        h.addr,
+        r#"ficus_shadow_timed_out_total{route="/healthz"}"#,
+        1.0,
+    )
 }
 
 fn panicking_handler(h: &Harness) -> Result<(), Failed> {
@@ -267,8 +230,8 @@ fn panicking_handler(h: &Harness) -> Result<(), Failed> {
     if get(h.addr, "/api/articles/1/").status != 200 {
         return Err("the server stopped serving".into());
     }
-    counted(
-        h,
+    metric_reaches(
+        h.addr,
         r#"ficus_shadow_mismatched_total{route="/api/articles/"}"#,
         1.0,
     )
@@ -287,8 +250,8 @@ fn shadowed_post(h: &Harness) -> Result<(), Failed> {
         return Err(format!("not Django's answer: {}", answer.text()).into());
     }
     // The real handler matches Django only if it read the same body.
-    counted(
-        h,
+    metric_reaches(
+        h.addr,
         r#"ficus_shadow_matched_total{route="/api/summarize/"}"#,
         1.0,
     )?;
@@ -302,8 +265,8 @@ fn shadowed_post(h: &Harness) -> Result<(), Failed> {
     if broken.status != 400 {
         return Err(format!("not Django's 400: {broken:?}").into());
     }
-    counted(
-        h,
+    metric_reaches(
+        h.addr,
         r#"ficus_shadow_matched_total{route="/api/summarize/"}"#,
         2.0,
     )

@@ -67,15 +67,7 @@ fn offered(headers: &HeaderMap, query: Option<&str>, token: &str) -> bool {
         .filter_map(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .collect::<Vec<_>>();
-    let cookies = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(name, _)| *name == TOKEN_COOKIE)
-        .map(|(_, value)| value.to_owned())
-        .collect::<Vec<_>>();
+    let cookies = crate::cookies::values(headers, TOKEN_COOKIE).map(str::to_owned);
     let queried = query_token(query);
     bearer
         .into_iter()

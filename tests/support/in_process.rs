@@ -116,6 +116,45 @@ pub fn serve(routes: &str, registry: Registry, args: &[&str]) -> InProcess {
     InProcess { addr, log, dir }
 }
 
+/// A libtest-mimic trial running `f` on a copy of the harness the in-process server is in.
+pub fn trial<H: Clone + Send + 'static>(
+    name: &str,
+    harness: &H,
+    f: fn(&H) -> Result<(), libtest_mimic::Failed>,
+) -> libtest_mimic::Trial {
+    let harness = harness.clone();
+    libtest_mimic::Trial::test(name, move || f(&harness))
+}
+
+/// One series of the server's `/metrics` (name and labels as written), 0 when absent.
+pub fn metric(addr: SocketAddr, series: &str) -> f64 {
+    super::get(addr, "/metrics")
+        .text()
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Waits up to ten seconds for a `/metrics` series to reach `at_least` (counts that shadow
+/// runs finish after the client's answer).
+pub fn metric_reaches(
+    addr: SocketAddr,
+    series: &str,
+    at_least: f64,
+) -> Result<(), libtest_mimic::Failed> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let value = metric(addr, series);
+        if value >= at_least {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{series} is {value}, wanted at least {at_least}").into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Rewrites a handler's JSON, keeping Django's encoding so only the intended change shows.
 pub async fn rewrite_json(response: Response, change: impl FnOnce(&mut Value)) -> Response {
     let (parts, body) = response.into_parts();

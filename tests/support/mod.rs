@@ -354,6 +354,19 @@ pub fn get(addr: SocketAddr, target: &str) -> Response {
     request(addr, "GET", target, &[], b"")
 }
 
+/// A ficus command that loads the legacy project (`routes`, `diff`, ...), run from the
+/// repository root with the site's environment and the test venv; its output.
+pub fn ficus_on_project(args: &[&str], env: &[(String, String)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ficus"))
+        .args(args)
+        .args(["--venv", &venv().display().to_string()])
+        .current_dir(repo())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env_remove("VIRTUAL_ENV")
+        .output()
+        .expect("run ficus")
+}
+
 /// ficus serving the raw WSGI app `tests/pyapps/edge.py` (no routes file, no Django).
 pub fn edge_server(extra: &[&str], env: &[(String, String)]) -> Server {
     let pyapps = repo().join("tests/pyapps").display().to_string();
