@@ -62,7 +62,8 @@ pub struct ServeArgs {
     #[arg(short = 'b', long = "bind")]
     pub bind: Vec<String>,
 
-    /// Worker processes. Only one is supported so far.
+    /// Worker processes, each with its own interpreter and Python threads, sharing the listening
+    /// sockets under a small main process that replaces any that dies.
     #[arg(
         short = 'w',
         long = "workers",
@@ -70,6 +71,16 @@ pub struct ServeArgs {
         default_value_t = 1
     )]
     pub workers: usize,
+
+    /// Requests a worker serves before it is replaced by a fresh one (0: never); the main
+    /// process then runs even with one worker.
+    #[arg(long = "max-requests", default_value_t = 0)]
+    pub max_requests: u64,
+
+    /// Up to this many requests added at random to --max-requests per worker, so workers are not
+    /// all replaced at once.
+    #[arg(long = "max-requests-jitter", default_value_t = 0)]
+    pub max_requests_jitter: u64,
 
     /// Python threads that run the WSGI application.
     #[arg(long, default_value_t = 4)]

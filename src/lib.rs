@@ -22,5 +22,6 @@ pub mod server;
 pub mod shadow;
 pub mod state;
 pub mod static_files;
+pub mod supervisor;
 pub mod traffic_log;
 pub mod wsgi;

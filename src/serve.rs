@@ -25,11 +25,12 @@ use crate::routes::{LiveRoutes, Mode};
 use crate::server::access_log::AccessLog;
 use crate::server::guard::HeadLimits;
 use crate::server::proxy::ForwardedPolicy;
-use crate::server::service::Shared;
+use crate::server::service::{Recycle, Shared};
 use crate::server::{self, HeaderCase, ServerSettings, Stop, listen};
 use crate::shadow::Shadow;
 use crate::state::{self, State};
 use crate::static_files::StaticFiles;
+use crate::supervisor;
 use crate::traffic_log::RotatingLog;
 use crate::wsgi::WsgiApp;
 
@@ -42,12 +43,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// passes its registry here. Returns only on a start-up error; stopping exits the process.
 pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
     init_logging();
-    if args.workers > 1 {
-        tracing::warn!(
-            "{} worker processes were asked for, but ficus runs one process so far; serving with 1",
-            args.workers
-        );
-    }
+    let worker = supervisor::worker()?;
     let project = Project::find(&args.project)?;
     let app_config = &project.config;
     let routes = Arc::new(LiveRoutes::load(
@@ -63,11 +59,37 @@ pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let addresses = listen::addresses(&args.bind)?;
-    let listeners = addresses
-        .iter()
-        .map(|addr| listen::bind(*addr))
-        .collect::<Result<Vec<_>, _>>()?;
+    let worker_id = worker.as_ref().map(|w| w.id);
+    let listeners = match worker {
+        Some(worker) => worker.listeners,
+        None => listen::addresses(&args.bind)?
+            .iter()
+            .map(|addr| listen::bind(*addr))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let state_file = state::file(&args.state_file).filter(|_| worker_id.is_none());
+    if worker_id.is_none() {
+        for listener in &listeners {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!("Listening at: http://{addr} ({})", app_config.app);
+            }
+        }
+    }
+    // Several workers, or recycling: this process only supervises, and never starts Python.
+    if worker_id.is_none() && (args.workers > 1 || args.max_requests > 0) {
+        let local = listeners.first().and_then(|l| l.local_addr().ok());
+        let (written, removed) = (state_file.clone(), state_file);
+        let code = supervisor::run(
+            listeners,
+            supervisor::Plan {
+                workers: args.workers.max(1),
+                graceful_timeout: Duration::from_secs(args.graceful_timeout),
+                on_ready: Box::new(move || write_state(written.as_deref(), local)),
+                on_exit: Box::new(move || forget_state(removed.as_deref())),
+            },
+        )?;
+        std::process::exit(code);
+    }
 
     project.start_python()?;
 
@@ -77,8 +99,9 @@ pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let (stop_tx, stop_rx) = watch::channel(None);
+    let stop_tx = Arc::new(stop_tx);
     tokio
-        .block_on(watch_signals(stop_tx, routes.clone()))
+        .block_on(watch_signals(stop_tx.clone(), routes.clone()))
         .context("cannot install signal handlers")?;
 
     let timeout = Duration::from_secs(args.timeout.max(1));
@@ -146,6 +169,8 @@ pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
         metrics: Arc::new(Metrics::new()),
         recorder: Recorder::new(args.record_log.clone(), args.record_log_max_bytes),
         admin,
+        recycle: (worker_id.is_some() && args.max_requests > 0)
+            .then(|| Recycle::new(args.max_requests, args.max_requests_jitter, stop_tx.clone())),
     });
     let settings = ServerSettings {
         limits: HeadLimits {
@@ -157,38 +182,26 @@ pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
         graceful_timeout: Duration::from_secs(args.graceful_timeout),
     };
 
-    for listener in &listeners {
-        if let Ok(addr) = listener.local_addr() {
-            tracing::info!("Listening at: http://{addr} ({})", app_config.app);
-        }
-    }
+    let who = worker_id.map_or(String::new(), |id| format!("Worker {id}: "));
     tracing::info!(
-        "Serving with {} Python threads, Python {} from {}",
+        "{who}Serving with {} Python threads, Python {} from {}",
         pool.size(),
         runtime::EMBEDDED_VERSION,
         venv_shown
     );
-    if let Some(file) = routes.file() {
+    if let Some(file) = routes.file()
+        && worker_id.is_none_or(|id| id == 1)
+    {
         tracing::info!("{} ({})", table.describe(), file.display());
     }
-    let state_file = state::file(&args.state_file);
-    if let (Some(path), Some(addr)) = (&state_file, addresses.first()) {
-        let local = listeners
-            .first()
-            .and_then(|l| l.local_addr().ok())
-            .unwrap_or(*addr);
-        if let Err(err) = State::of_this_process(local).write(path) {
-            tracing::warn!("cannot write the state file {}: {err}", path.display());
-        }
-    }
-    let forget_state = move || {
-        if let Some(path) = &state_file {
-            State::remove(path);
-        }
-    };
+    write_state(
+        state_file.as_deref(),
+        listeners.first().and_then(|l| l.local_addr().ok()),
+    );
+    supervisor::notify_ready();
 
     let how = tokio.block_on(server::run(listeners, shared, settings, stop_rx))?;
-    forget_state();
+    forget_state(state_file.as_deref());
     if how == Stop::Quick {
         tracing::info!("Stopped");
         std::process::exit(0);
@@ -205,6 +218,21 @@ pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
     }
     tracing::info!("Shutting down: drained");
     std::process::exit(0);
+}
+
+/// Writes where this server answers, for `ficus reload` and `ficus routes`.
+fn write_state(path: Option<&std::path::Path>, local: Option<std::net::SocketAddr>) {
+    if let (Some(path), Some(local)) = (path, local)
+        && let Err(err) = State::of_this_process(local).write(path)
+    {
+        tracing::warn!("cannot write the state file {}: {err}", path.display());
+    }
+}
+
+fn forget_state(path: Option<&std::path::Path>) {
+    if let Some(path) = path {
+        State::remove(path);
+    }
 }
 
 /// The Rust handlers with their database, or why they cannot run (not a Django project, or a
@@ -227,7 +255,7 @@ fn dispatcher(
 /// SIGTERM drains, SIGINT stops at once; a second signal of either kind stops at once. SIGHUP
 /// reloads routes.toml: a valid file replaces the table, an invalid one leaves it as it was.
 async fn watch_signals(
-    stop: watch::Sender<Option<Stop>>,
+    stop: Arc<watch::Sender<Option<Stop>>>,
     routes: Arc<LiveRoutes>,
 ) -> std::io::Result<()> {
     let mut term = signal(SignalKind::terminate())?;

@@ -134,6 +134,8 @@ pub async fn serve<B>(
                 )
             } else {
                 let outcome = shared.routes.reload_logged();
+                // This worker answers for all; the supervisor passes the reload on to the rest.
+                crate::supervisor::reload_all_workers();
                 let status = if outcome.reloaded {
                     StatusCode::OK
                 } else {

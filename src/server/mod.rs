@@ -27,6 +27,9 @@ pub use header_case::HeaderCase;
 use guard::{Guarded, HeadLimits, Verdicts};
 use service::{Connection, Shared};
 
+/// How long a drain keeps serving connections that have not sent their first request yet.
+const SETTLE: Duration = Duration::from_millis(500);
+
 #[derive(Debug, Clone, Copy)]
 pub struct ServerSettings {
     pub limits: HeadLimits,
@@ -96,12 +99,21 @@ pub async fn run(
     for task in accept_tasks {
         let _ = task.await;
     }
-    if how == Stop::Drain
-        && tokio::time::timeout(settings.graceful_timeout, graceful.shutdown())
+    if how == Stop::Drain {
+        // Connections accepted but not yet picked up are ours: the kernel will not hand them to
+        // another worker, so they are served, not dropped.
+        while let Ok((stream, peer)) = accepted.try_recv() {
+            serve_connection(stream, peer, &shared, settings, &graceful);
+        }
+        // A connection whose request has not arrived yet counts as idle, and a graceful
+        // shutdown would close it unanswered: give fresh connections a moment to send it.
+        tokio::time::sleep(SETTLE.min(settings.graceful_timeout)).await;
+        if tokio::time::timeout(settings.graceful_timeout, graceful.shutdown())
             .await
             .is_err()
-    {
-        tracing::warn!("graceful timeout reached with requests still in flight");
+        {
+            tracing::warn!("graceful timeout reached with requests still in flight");
+        }
     }
     Ok(how)
 }

@@ -60,6 +60,45 @@ pub struct Shared {
     pub recorder: Recorder,
     /// `/metrics` and the `/_ficus/` dashboard.
     pub admin: Admin,
+    /// `--max-requests` in a worker: drain and exit after so many, for a fresh one.
+    pub recycle: Option<Recycle>,
+}
+
+/// Counts a worker's requests and starts its drain at its limit (`--max-requests`, plus up to
+/// `--max-requests-jitter`); the supervisor starts a fresh worker when it exits.
+pub struct Recycle {
+    limit: u64,
+    served: std::sync::atomic::AtomicU64,
+    stop: Arc<tokio::sync::watch::Sender<Option<super::Stop>>>,
+}
+
+impl Recycle {
+    pub fn new(
+        max: u64,
+        jitter: u64,
+        stop: Arc<tokio::sync::watch::Sender<Option<super::Stop>>>,
+    ) -> Self {
+        use std::hash::BuildHasher;
+        let extra = match jitter {
+            0 => 0,
+            j => std::hash::RandomState::new().hash_one(std::process::id()) % (j + 1),
+        };
+        Self {
+            limit: max + extra,
+            served: Default::default(),
+            stop,
+        }
+    }
+
+    fn count(&self) {
+        if self.served.fetch_add(1, Ordering::Relaxed) + 1 == self.limit {
+            tracing::info!(
+                "Served {} requests (--max-requests): finishing in-flight requests, then a fresh worker takes over",
+                self.limit
+            );
+            let _ = self.stop.send(Some(super::Stop::Drain));
+        }
+    }
 }
 
 /// What a request knows of its connection.
@@ -95,6 +134,9 @@ pub async fn handle(
         started.elapsed(),
     );
     drop(in_flight);
+    if let Some(recycle) = &shared.recycle {
+        recycle.count();
+    }
     if is_http1 {
         preserve_case(&shared.header_case, &mut response).await;
     }

@@ -86,6 +86,10 @@ def application(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return Stream(query.get("name", "stream"), int(query.get("n", "5")), float(query.get("delay", "0.2")))
 
+    if path == "/pid":
+        # Which worker process answered (the worker-process tests).
+        return _json(start_response, {"pid": os.getpid()})
+
     if path == "/slow":
         time.sleep(float(query.get("s", "1")))
         return _json(start_response, {"slept": query.get("s", "1")})

@@ -1,0 +1,339 @@
+//! `-w N`: the main process of a multi-worker server. It binds the listening sockets, then starts
+//! N workers by re-executing this binary with the sockets inherited, and supervises them: a
+//! worker that dies is replaced (with a growing delay when it keeps dying), a worker recycled by
+//! `--max-requests` is replaced at once, and SIGTERM, SIGINT and SIGHUP are passed on to every
+//! worker.
+//!
+//! It never starts Python, and nothing forks after a runtime started: each worker is a fresh
+//! process (`fork` + `exec` of this binary), which builds its own interpreter, Python threads and
+//! tokio runtime. The small tokio runtime here only waits for signals and worker exits.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::io::AsyncBufReadExt;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// The inherited listening sockets of a worker, as `3,4`.
+pub const WORKER_FDS: &str = "FICUS_WORKER_FDS";
+/// Which worker this is (1 to N), for its log lines.
+pub const WORKER_ID: &str = "FICUS_WORKER_ID";
+/// Where a worker says it is serving.
+const READY_FD: &str = "FICUS_READY_FD";
+/// The main process, which a worker asks to pass a reload on to every worker.
+const SUPERVISOR_PID: &str = "FICUS_SUPERVISOR_PID";
+
+/// A worker that lived less than this and died is "failing fast": its next start waits longer.
+const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// This process's part when it is a worker: its id and its inherited sockets.
+pub struct Worker {
+    pub id: usize,
+    pub listeners: Vec<TcpListener>,
+}
+
+/// The sockets and id a supervisor gave this process, when it is a worker.
+pub fn worker() -> anyhow::Result<Option<Worker>> {
+    let Ok(fds) = std::env::var(WORKER_FDS) else {
+        return Ok(None);
+    };
+    let id = std::env::var(WORKER_ID)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let listeners = fds
+        .split(',')
+        .map(|fd| {
+            let fd: RawFd = fd
+                .trim()
+                .parse()
+                .with_context(|| format!("{WORKER_FDS} holds `{fd}`, not a file descriptor"))?;
+            // The supervisor handed this descriptor over for exactly this; nothing else owns it.
+            let listener = unsafe { TcpListener::from_raw_fd(fd) };
+            set_inherited(fd, false)?;
+            listener.set_nonblocking(true)?;
+            Ok(listener)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Some(Worker { id, listeners }))
+}
+
+/// Tells the supervisor this worker is serving (a no-op outside a supervisor).
+pub fn notify_ready() {
+    let Some(fd) = std::env::var(READY_FD)
+        .ok()
+        .and_then(|v| v.parse::<RawFd>().ok())
+    else {
+        return;
+    };
+    use std::io::Write;
+    // The descriptor is the worker's end of the readiness socket, handed over at spawn.
+    let mut stream = unsafe { UnixStream::from_raw_fd(fd) };
+    // One write, so lines of workers starting together never interleave.
+    let _ = stream.write_all(format!("{}\n", std::process::id()).as_bytes());
+}
+
+/// Asks the supervisor to pass a reload on to every worker (`ficus reload` reaches only one);
+/// false outside a supervisor.
+pub fn reload_all_workers() -> bool {
+    let Some(pid) = std::env::var(SUPERVISOR_PID)
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+    else {
+        return false;
+    };
+    unsafe { libc::kill(pid, libc::SIGHUP) == 0 }
+}
+
+/// Clears (or sets) close-on-exec, so a descriptor is (or is not) inherited by `exec`.
+fn set_inherited(fd: RawFd, inherited: bool) -> std::io::Result<()> {
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let flags = if inherited {
+        flags & !libc::FD_CLOEXEC
+    } else {
+        flags | libc::FD_CLOEXEC
+    };
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, flags) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// What the supervisor needs beyond the sockets.
+pub struct Plan {
+    pub workers: usize,
+    pub graceful_timeout: Duration,
+    /// Called once every worker has said it is serving (writes the state file).
+    pub on_ready: Box<dyn FnOnce()>,
+    /// Called before the supervisor exits (removes the state file).
+    pub on_exit: Box<dyn FnOnce()>,
+}
+
+/// Runs the workers until a signal stops them; the process's exit status.
+pub fn run(listeners: Vec<TcpListener>, plan: Plan) -> anyhow::Result<i32> {
+    let fds = listeners
+        .iter()
+        .map(|l| {
+            set_inherited(l.as_raw_fd(), true)?;
+            Ok(l.as_raw_fd().to_string())
+        })
+        .collect::<std::io::Result<Vec<_>>>()?
+        .join(",");
+    let (ours, theirs) = UnixStream::pair().context("cannot create the readiness socket")?;
+    set_inherited(theirs.as_raw_fd(), true)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the supervisor's runtime")?;
+    let code = runtime.block_on(supervise(fds, ours, &theirs, plan))?;
+    drop(listeners);
+    Ok(code)
+}
+
+struct Running {
+    pid: u32,
+    started: Instant,
+    ready: bool,
+}
+
+async fn supervise(
+    fds: String,
+    ready_socket: UnixStream,
+    theirs: &UnixStream,
+    plan: Plan,
+) -> anyhow::Result<i32> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    ready_socket.set_nonblocking(true)?;
+    let mut ready_lines =
+        tokio::io::BufReader::new(tokio::net::UnixStream::from_std(ready_socket)?).lines();
+
+    let spawn = |id: usize| -> anyhow::Result<tokio::process::Child> {
+        let exe =
+            std::env::current_exe().context("cannot find the ficus binary to start workers")?;
+        let mut command = tokio::process::Command::new(exe);
+        command
+            .args(std::env::args_os().skip(1))
+            .env(WORKER_FDS, &fds)
+            .env(WORKER_ID, id.to_string())
+            .env(READY_FD, theirs.as_raw_fd().to_string())
+            .env(SUPERVISOR_PID, std::process::id().to_string())
+            .kill_on_drop(false);
+        // A worker must not outlive its supervisor (killed with SIGKILL, say): the kernel sends
+        // it SIGTERM then, and it drains. prctl is async-signal-safe, as pre_exec requires.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        command.spawn().context("cannot start a worker process")
+    };
+
+    let mut running: BTreeMap<usize, Running> = BTreeMap::new();
+    let mut exits = tokio::task::JoinSet::new();
+    let mut failures: BTreeMap<usize, u32> = BTreeMap::new();
+    let mut restarts = tokio::task::JoinSet::new();
+    for id in 1..=plan.workers {
+        let child = spawn(id)?;
+        watch(&mut exits, &mut running, id, child);
+    }
+    let mut on_ready = Some(plan.on_ready);
+    let stop = loop {
+        tokio::select! {
+            _ = term.recv() => break libc::SIGTERM,
+            _ = int.recv() => break libc::SIGINT,
+            _ = hup.recv() => {
+                tracing::info!("Received SIGHUP: every worker reads routes.toml again");
+                signal_all(&running, libc::SIGHUP);
+            }
+            Ok(Some(line)) = ready_lines.next_line() => {
+                tracing::debug!("worker pid {} is serving", line.trim());
+                if let Some(worker) = running.values_mut().find(|w| w.pid.to_string() == line.trim()) {
+                    worker.ready = true;
+                }
+                if running.len() == plan.workers && running.values().all(|w| w.ready)
+                    && let Some(ready) = on_ready.take()
+                {
+                    ready();
+                }
+            }
+            Some(Ok((id, pid, status))) = exits.join_next() => {
+                let Some(gone) = running.remove(&id).filter(|w| w.pid == pid) else { continue };
+                if !gone.ready {
+                    tracing::error!("worker {id} (pid {pid}) failed to start ({status}); stopping");
+                    signal_all(&running, libc::SIGTERM);
+                    finish(&mut exits, plan.graceful_timeout, &running).await;
+                    (plan.on_exit)();
+                    return Ok(1);
+                }
+                let delay = if status.success() {
+                    failures.remove(&id);
+                    tracing::info!("worker {id} (pid {pid}) recycled; starting a new one");
+                    Duration::ZERO
+                } else {
+                    let count = failures.entry(id).or_default();
+                    if gone.started.elapsed() >= HEALTHY_AFTER {
+                        *count = 0;
+                    }
+                    let delay = backoff(*count);
+                    *count += 1;
+                    tracing::warn!(
+                        "worker {id} (pid {pid}) died ({status}); a new one starts in {} ms",
+                        delay.as_millis()
+                    );
+                    delay
+                };
+                restarts.spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    id
+                });
+            }
+            Some(Ok(id)) = restarts.join_next() => {
+                match spawn(id) {
+                    Ok(child) => watch(&mut exits, &mut running, id, child),
+                    Err(err) => tracing::error!("{err:#}"),
+                }
+            }
+        }
+    };
+    restarts.abort_all();
+    tracing::info!(
+        "{}",
+        if stop == libc::SIGTERM {
+            "Received SIGTERM: workers finish their in-flight requests"
+        } else {
+            "Received SIGINT: stopping the workers"
+        }
+    );
+    signal_all(&running, stop);
+    let grace = if stop == libc::SIGTERM {
+        plan.graceful_timeout
+    } else {
+        Duration::from_secs(2)
+    };
+    finish(&mut exits, grace, &running).await;
+    (plan.on_exit)();
+    tracing::info!("Shutting down: every worker stopped");
+    Ok(0)
+}
+
+/// The wait before a worker that died starts again: none the first time, then doubling from
+/// half a second, at most thirty.
+fn backoff(failures: u32) -> Duration {
+    match failures {
+        0 => Duration::ZERO,
+        n => (Duration::from_millis(500) * 2u32.saturating_pow(n - 1)).min(MAX_BACKOFF),
+    }
+}
+
+type Exits = tokio::task::JoinSet<(usize, u32, std::process::ExitStatus)>;
+
+fn watch(
+    exits: &mut Exits,
+    running: &mut BTreeMap<usize, Running>,
+    id: usize,
+    mut child: tokio::process::Child,
+) {
+    let Some(pid) = child.id() else { return };
+    tracing::info!("Booting worker {id} with pid {pid}");
+    running.insert(
+        id,
+        Running {
+            pid,
+            started: Instant::now(),
+            ready: false,
+        },
+    );
+    exits.spawn(async move {
+        let status = match child.wait().await {
+            Ok(status) => status,
+            Err(_) => std::os::unix::process::ExitStatusExt::from_raw(1 << 8),
+        };
+        (id, pid, status)
+    });
+}
+
+fn signal_all(running: &BTreeMap<usize, Running>, signal: i32) {
+    for worker in running.values() {
+        if let Ok(pid) = i32::try_from(worker.pid) {
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+}
+
+/// Waits for every worker to exit, killing the ones still there after `grace` (and a margin for
+/// their own graceful timeout to fire first).
+async fn finish(exits: &mut Exits, grace: Duration, running: &BTreeMap<usize, Running>) {
+    let waited = tokio::time::timeout(grace + Duration::from_secs(2), async {
+        while exits.join_next().await.is_some() {}
+    })
+    .await;
+    if waited.is_err() {
+        tracing::warn!("workers still running after the graceful timeout; killing them");
+        signal_all(running, libc::SIGKILL);
+        while exits.join_next().await.is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_that_keeps_dying_waits_longer_each_time() {
+        let waits: Vec<u128> = (0..9).map(|n| backoff(n).as_millis()).collect();
+        assert_eq!(waits, [0, 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    }
+}
