@@ -198,6 +198,7 @@ pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
         state_file.as_deref(),
         listeners.first().and_then(|l| l.local_addr().ok()),
     );
+    tokio.spawn(crate::admin::peers::publish(shared.clone()));
     supervisor::notify_ready();
 
     let how = tokio.block_on(server::run(listeners, shared, settings, stop_rx))?;

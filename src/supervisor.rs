@@ -129,12 +129,19 @@ pub fn run(listeners: Vec<TcpListener>, plan: Plan) -> anyhow::Result<i32> {
         .join(",");
     let (ours, theirs) = UnixStream::pair().context("cannot create the readiness socket")?;
     set_inherited(theirs.as_raw_fd(), true)?;
+    // Where workers publish their figures for each other (see `crate::admin::peers`).
+    let run_dir = tempfile::Builder::new()
+        .prefix("ficus-run-")
+        .tempdir()
+        .context("cannot create the workers' run directory")?;
+    // SAFETY: the supervisor is single-threaded here: its runtime has not started yet.
+    unsafe { std::env::set_var(crate::admin::peers::RUN_DIR, run_dir.path()) };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the supervisor's runtime")?;
     let code = runtime.block_on(supervise(fds, ours, &theirs, plan))?;
-    drop(listeners);
+    drop((listeners, run_dir));
     Ok(code)
 }
 

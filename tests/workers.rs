@@ -113,6 +113,8 @@ fn a_worker_killed_under_load_is_replaced_and_the_socket_keeps_answering() {
             server.log()
         );
     };
+    // The load goes on a while beside the replacement.
+    std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);
     let answers: Vec<(Instant, u16)> = clients
         .into_iter()
@@ -128,7 +130,7 @@ fn a_worker_killed_under_load_is_replaced_and_the_socket_keeps_answering() {
     let after = answers.iter().filter(|(sent, _)| *sent > killed_at).count();
     assert!(
         after > 0 && failed.iter().all(|since_kill| since_kill.is_zero()),
-        "requests sent after the kill failed (times after the kill): {failed:?}"
+        "requests sent after the kill failed (times after the kill): {failed:?}; {after} sent after"
     );
     assert_eq!(
         replaced.intersection(&first).count(),
@@ -256,4 +258,42 @@ fn pids_of_children(parent: u32) -> Vec<u64> {
             })
         })
         .collect()
+}
+
+#[test]
+fn metrics_and_status_add_up_every_workers_figures() {
+    let server = edge_workers(&["-w", "2"]);
+    let pids = pids_answering(server.addr, 2);
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    let series = r#"ficus_requests_total{route="(unlisted)",backend="django",class="2xx"}"#;
+    let counted = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    // Both workers have answered; wait for their published figures (every second), then every
+    // scrape, whichever worker takes it, sees all of them.
+    let answered = {
+        let mut n = 0;
+        for _ in 0..40 {
+            n += u64::from(pid_of_answer(server.addr).is_some());
+        }
+        n
+    };
+    std::thread::sleep(Duration::from_millis(2500));
+    for _ in 0..6 {
+        let text = get(server.addr, "/metrics").text();
+        assert!(
+            counted(&text) >= answered + 2,
+            "a scrape saw {} of at least {} answers:\n{text}",
+            counted(&text),
+            answered + 2
+        );
+        assert!(
+            text.contains("ficus_python_threads 8"),
+            "4 threads x 2 workers:\n{text}"
+        );
+    }
+    let status = get(server.addr, "/_ficus/api/status").json();
+    assert_eq!(status["workers"], 2, "{status}");
 }

@@ -6,6 +6,7 @@
 //! (`--admin-token`). Any other request to these paths goes on to Django as if ficus had no such
 //! paths, so a project's own `/metrics` view keeps working for the public.
 
+pub mod peers;
 mod status;
 
 use std::sync::Arc;
@@ -107,12 +108,7 @@ pub async fn serve<B>(
     let read = method == Method::GET || method == Method::HEAD;
     Some(match path {
         _ if is_metrics && read => {
-            let shadow = shared
-                .shadow
-                .as_ref()
-                .map(|s| s.stats())
-                .unwrap_or_default();
-            let text = prometheus::render(&shared.metrics, &shadow, shared.pool.figures());
+            let text = prometheus::render(&peers::gather(shared), shared.metrics.uptime());
             answer(StatusCode::OK, prometheus::CONTENT_TYPE, text)
         }
         "/_ficus" => redirect(PREFIX, None),

@@ -7,21 +7,16 @@
 use serde_json::{Value, json};
 
 use crate::inspect::summarise;
-use crate::metrics::{Backend, Figures};
+use crate::metrics::{Backend, FiguresSnapshot};
 use crate::routes::Mode;
 use crate::server::service::Shared;
 
 pub fn status(shared: &Shared) -> Value {
     let table = shared.routes.table();
     let summary = summarise(&shared.admin.patterns, &table);
-    let metrics = &shared.metrics;
-    let shadow = shared
-        .shadow
-        .as_ref()
-        .map(|s| s.stats())
-        .unwrap_or_default();
+    let snapshot = super::peers::gather(shared);
     let (mut rust, mut django) = (0, 0);
-    for (_, figures) in metrics.routes() {
+    for figures in snapshot.routes.values() {
         rust += figures.rust.requests();
         django += figures.django.requests();
     }
@@ -30,8 +25,8 @@ pub fn status(shared: &Shared) -> Value {
         .iter()
         .map(|route| {
             let path = route.pattern.source();
-            let figures = metrics.route(path);
-            let stats = shadow.get(path).cloned().unwrap_or_default();
+            let figures = snapshot.route(path);
+            let stats = snapshot.shadow.get(path).cloned().unwrap_or_default();
             json!({
                 "path": path,
                 "name": route.name,
@@ -53,8 +48,8 @@ pub fn status(shared: &Shared) -> Value {
                 },
                 "shadow": stats,
                 "canary": {
-                    "served": figures.canary_served.load(std::sync::atomic::Ordering::Relaxed),
-                    "fallbacks": figures.canary_fallbacks.load(std::sync::atomic::Ordering::Relaxed),
+                    "served": figures.canary_served,
+                    "fallbacks": figures.canary_fallbacks,
                 },
             })
         })
@@ -63,7 +58,8 @@ pub fn status(shared: &Shared) -> Value {
         "version": env!("CARGO_PKG_VERSION"),
         "generated_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "app": shared.admin.app,
-        "uptime_seconds": metrics.uptime().as_secs(),
+        "uptime_seconds": shared.metrics.uptime().as_secs(),
+        "workers": snapshot.workers,
         "routes_file": shared.routes.file().map(|f| f.display().to_string()),
         "last_reload": shared.routes.last_reload(),
         "progress": {
@@ -75,14 +71,14 @@ pub fn status(shared: &Shared) -> Value {
             "total": summary.total,
         },
         "traffic": { "rust": rust, "django": django },
-        "pool": shared.pool.figures(),
-        "in_flight": metrics.in_flight_now(),
+        "pool": snapshot.pool,
+        "in_flight": snapshot.in_flight,
         "routes": routes,
-        "mismatches": shared.shadow.as_ref().map(|s| s.recent()).unwrap_or_default(),
+        "mismatches": snapshot.mismatches,
     })
 }
 
-fn latency(figures: &Figures) -> Value {
+fn latency(figures: &FiguresSnapshot) -> Value {
     match (
         figures.quantile_ms(0.5),
         figures.quantile_ms(0.95),

@@ -6,6 +6,9 @@
 //! block or allocate per request beyond the first request of a route.
 
 pub mod prometheus;
+mod snapshot;
+
+pub use snapshot::{FiguresSnapshot, RouteSnapshot, Snapshot};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -68,59 +71,21 @@ impl Figures {
         self.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
-    pub fn requests(&self) -> u64 {
-        self.classes.iter().map(|c| c.load(Ordering::Relaxed)).sum()
-    }
-
-    /// Responses by class label ("2xx"), leaving out empty classes.
-    pub fn classes(&self) -> BTreeMap<String, u64> {
-        self.classes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (format!("{}xx", i + 1), c.load(Ordering::Relaxed)))
-            .filter(|(_, n)| *n > 0)
-            .collect()
-    }
-
-    /// Cumulative bucket counts, as Prometheus wants them (the last is +Inf, the total).
-    pub fn cumulative(&self) -> Vec<u64> {
-        let mut total = 0;
-        self.buckets
-            .iter()
-            .map(|b| {
-                total += b.load(Ordering::Relaxed);
-                total
-            })
-            .collect()
-    }
-
-    pub fn sum_seconds(&self) -> f64 {
-        self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
-    }
-
-    /// The `q` quantile (0 to 1) in milliseconds, interpolated within its bucket as Prometheus's
-    /// `histogram_quantile` does; None before the first answer.
-    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
-        let cumulative = self.cumulative();
-        let total = *cumulative.last()?;
-        if total == 0 {
-            return None;
+    /// The counts as they are now, as plain numbers.
+    pub fn snapshot(&self) -> FiguresSnapshot {
+        FiguresSnapshot {
+            classes: self
+                .classes
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect(),
+            buckets: self
+                .buckets
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
+            sum_micros: self.sum_micros.load(Ordering::Relaxed),
         }
-        let rank = q * total as f64;
-        let index = cumulative.iter().position(|c| *c as f64 >= rank)?;
-        let Some(&upper) = BUCKETS.get(index) else {
-            // Beyond the last bound: the best that can be said is "at least the last bound".
-            return BUCKETS.last().map(|b| b * 1000.0);
-        };
-        let lower = if index == 0 { 0.0 } else { BUCKETS[index - 1] };
-        let below = if index == 0 {
-            0.0
-        } else {
-            cumulative[index - 1] as f64
-        };
-        let inside = (cumulative[index] as f64 - below).max(1.0);
-        let seconds = lower + (upper - lower) * ((rank - below) / inside).clamp(0.0, 1.0);
-        Some(seconds * 1000.0)
     }
 }
 
@@ -143,6 +108,16 @@ impl RouteFigures {
             Backend::Rust => &self.rust,
             Backend::Django => &self.django,
             Backend::Ficus => &self.ficus,
+        }
+    }
+
+    fn snapshot(&self) -> RouteSnapshot {
+        RouteSnapshot {
+            rust: self.rust.snapshot(),
+            django: self.django.snapshot(),
+            ficus: self.ficus.snapshot(),
+            canary_served: self.canary_served.load(Ordering::Relaxed),
+            canary_fallbacks: self.canary_fallbacks.load(Ordering::Relaxed),
         }
     }
 }
@@ -207,6 +182,14 @@ impl Metrics {
     pub fn in_flight_now(&self) -> i64 {
         self.in_flight.load(Ordering::Relaxed)
     }
+
+    /// Every route's counts as plain numbers (to merge with other workers', and to show).
+    pub fn snapshot(&self) -> BTreeMap<String, RouteSnapshot> {
+        self.routes()
+            .into_iter()
+            .map(|(label, figures)| (label, figures.snapshot()))
+            .collect()
+    }
 }
 
 /// A request being answered; dropping it ends its count.
@@ -228,7 +211,7 @@ mod tests {
         metrics.record("/a/", Backend::Rust, 200, Duration::from_micros(800));
         metrics.record("/a/", Backend::Rust, 404, Duration::from_millis(30));
         metrics.record("/a/", Backend::Django, 500, Duration::from_secs(20));
-        let a = metrics.route("/a/");
+        let a = metrics.snapshot().remove("/a/").unwrap();
         assert_eq!(a.rust.requests(), 2);
         assert_eq!(
             a.rust.classes(),
@@ -243,11 +226,12 @@ mod tests {
 
     #[test]
     fn quantiles_interpolate_within_their_bucket() {
-        let figures = Figures::default();
-        assert_eq!(figures.quantile_ms(0.5), None);
+        let live = Figures::default();
+        assert_eq!(live.snapshot().quantile_ms(0.5), None);
         for _ in 0..100 {
-            figures.record(200, Duration::from_millis(7));
+            live.record(200, Duration::from_millis(7));
         }
+        let figures = live.snapshot();
         // Every answer is in (5 ms, 10 ms]: the median is interpolated to the middle.
         let p50 = figures.quantile_ms(0.5).unwrap();
         assert!((p50 - 7.5).abs() < 1e-9, "{p50}");

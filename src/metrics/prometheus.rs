@@ -2,14 +2,15 @@
 //!
 //! It only formats; what is counted, and when, is decided by the server and the shadow runner.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{BUCKETS, Backend, Metrics};
+use std::time::Duration;
+
+use super::{BUCKETS, Backend, RouteSnapshot, Snapshot};
 use crate::shadow::RouteStats;
 
 /// What the Python thread pool is doing right now.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct PoolFigures {
     pub threads: usize,
     pub busy: usize,
@@ -18,13 +19,10 @@ pub struct PoolFigures {
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub fn render(
-    metrics: &Metrics,
-    shadow: &BTreeMap<String, RouteStats>,
-    pool: PoolFigures,
-) -> String {
+pub fn render(snapshot: &Snapshot, uptime: Duration) -> String {
     let mut out = String::new();
-    let routes = metrics.routes();
+    let routes: Vec<(&String, &RouteSnapshot)> = snapshot.routes.iter().collect();
+    let (shadow, pool) = (&snapshot.shadow, snapshot.pool);
     let backends = [Backend::Rust, Backend::Django, Backend::Ficus];
 
     header(
@@ -137,7 +135,7 @@ pub fn render(
         "Canary requests answered by the Rust handler.",
     );
     header_rows(&mut out, &routes, "ficus_canary_served_total", |f| {
-        f.canary_served.load(std::sync::atomic::Ordering::Relaxed)
+        f.canary_served
     });
     header(
         &mut out,
@@ -147,7 +145,6 @@ pub fn render(
     );
     header_rows(&mut out, &routes, "ficus_canary_fallbacks_total", |f| {
         f.canary_fallbacks
-            .load(std::sync::atomic::Ordering::Relaxed)
     });
 
     let gauges = [
@@ -169,7 +166,7 @@ pub fn render(
         (
             "ficus_in_flight_requests",
             "Requests being answered now.",
-            metrics.in_flight_now(),
+            snapshot.in_flight,
         ),
     ];
     for (name, help, value) in gauges {
@@ -182,11 +179,7 @@ pub fn render(
         "gauge",
         "Seconds since the server started.",
     );
-    let _ = writeln!(
-        out,
-        "ficus_uptime_seconds {}",
-        metrics.uptime().as_secs_f64()
-    );
+    let _ = writeln!(out, "ficus_uptime_seconds {}", uptime.as_secs_f64());
     out
 }
 
@@ -196,9 +189,9 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 
 fn header_rows(
     out: &mut String,
-    routes: &[(String, std::sync::Arc<super::RouteFigures>)],
+    routes: &[(&String, &RouteSnapshot)],
     name: &str,
-    value: impl Fn(&super::RouteFigures) -> u64,
+    value: impl Fn(&RouteSnapshot) -> u64,
 ) {
     for (route, figures) in routes {
         let n = value(figures);
@@ -219,7 +212,8 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use crate::metrics::Metrics;
+    use std::collections::BTreeMap;
 
     #[test]
     fn counters_histograms_and_gauges_are_written_in_the_text_format() {
@@ -250,7 +244,13 @@ mod tests {
             busy: 1,
             queued: 0,
         };
-        let text = render(&metrics, &shadow, pool);
+        let snapshot = Snapshot {
+            routes: metrics.snapshot(),
+            shadow,
+            pool,
+            ..Default::default()
+        };
+        let text = render(&snapshot, Duration::from_secs(5));
         for line in [
             r#"ficus_requests_total{route="/api/articles/<int:pk>/",backend="rust",class="2xx"} 1"#,
             r#"ficus_requests_total{route="/api/articles/<int:pk>/",backend="django",class="4xx"} 1"#,

@@ -39,7 +39,7 @@ pub type DjangoAgain =
     Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Option<Answer>> + Send>> + Send>;
 
 /// Per-route shadow figures.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, serde::Deserialize)]
 pub struct RouteStats {
     pub compared: u64,
     pub matched: u64,
