@@ -95,6 +95,9 @@ impl Database {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            // A connection to a local file does not go stale: pinging it before every use
+            // would cost a second round trip to its worker thread per query.
+            .test_before_acquire(false)
             .after_connect(|conn, _meta| Box::pin(install_python_lower(conn)))
             .connect_lazy_with(options);
         Ok(Database::Sqlite(pool))

@@ -22,6 +22,7 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::handler::Handler;
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use http::StatusCode;
 use http_body_util::BodyExt;
 
@@ -153,13 +154,18 @@ impl Dispatcher {
     }
 
     async fn run(&self, name: &str, future: HandlerFuture) -> Response {
-        // A task of its own, so a panic unwinds there and reaches us as a JoinError; aborted
-        // when this future is dropped (a canary or shadow budget ran out), so it stops too.
-        let mut task = AbortOnDrop(tokio::spawn(future));
-        match tokio::time::timeout(self.timeout, &mut task.0).await {
+        // A panic is caught where it unwinds, in this task: no task of its own per request.
+        // Dropping this future (a canary or shadow budget ran out) drops the handler too.
+        let guarded = std::panic::AssertUnwindSafe(future).catch_unwind();
+        match tokio::time::timeout(self.timeout, guarded).await {
             Ok(Ok(response)) => response,
-            Ok(Err(err)) => {
-                tracing::error!("the Rust handler `{name}` panicked: {err}");
+            Ok(Err(panic)) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!("the Rust handler `{name}` panicked: {message}");
                 ServerError::response()
             }
             Err(_) => {
@@ -171,14 +177,5 @@ impl Dispatcher {
                     .into_response()
             }
         }
-    }
-}
-
-/// A handler's task, stopped when whoever awaits it gives up.
-struct AbortOnDrop(tokio::task::JoinHandle<Response>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

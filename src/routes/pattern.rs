@@ -76,6 +76,8 @@ pub enum PatternError {
 #[derive(Debug, Clone)]
 pub struct PathPattern {
     source: String,
+    /// The text before the first converter, which every matching path starts with.
+    literal_prefix: String,
     /// Uses unnamed groups, so its text is the pattern's shape: parameter names are absent and
     /// `same_shape` can compare the text directly. Group `i + 1` captures `params[i]`.
     regex: Regex,
@@ -101,6 +103,7 @@ impl PathPattern {
         // like Python's `\Z`, refuses a trailing "\n" where `$` would accept it.
         match Regex::new(&format!("^{body}\\z")) {
             Ok(regex) => Ok(Self {
+                literal_prefix: source.split('<').next().unwrap_or("").to_owned(),
                 source: pattern,
                 regex,
                 params,
@@ -129,6 +132,14 @@ impl PathPattern {
     /// `to_python`: an int parameter is the digit string ("007"; Django's `int()` makes it 7
     /// and never fails on `[0-9]+`, so handlers parse it themselves).
     pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+        // Most requests fail on the literal text before the first converter; that check is
+        // cheaper than the regex, and a pattern without converters needs no regex at all.
+        if !path.starts_with(&self.literal_prefix) {
+            return None;
+        }
+        if self.params.is_empty() {
+            return (path == self.source).then(Vec::new);
+        }
         let captures = self.regex.captures(path)?;
         self.params
             .iter()
