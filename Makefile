@@ -22,7 +22,7 @@ DB := $(LEGACY)/var/db.sqlite3
 
 export PYO3_PYTHON := $(PYTHON_BIN)
 
-.PHONY: run test build venv db check-python routes check browser reload
+.PHONY: run test test-postgres build venv db check-python routes check browser reload
 
 run: db build
 	$(TARGET_DIR)/release/ficus serve --venv $(VENV) -b $(BIND) --access-logfile -
@@ -30,6 +30,14 @@ run: db build
 test: venv browser
 	$(CARGO) build
 	FICUS_TEST_VENV=$(abspath $(VENV)) INSTA_UPDATE=no $(CARGO) test -- --test-threads 2
+	cd $(LEGACY) && ../$(VENV_PY) manage.py test --noinput
+	scripts/with-postgres $(MAKE) --no-print-directory test-postgres
+
+# The same project on a real PostgreSQL (Debian's, installed when missing, started on a free
+# local port by scripts/with-postgres): Rust handlers held to Django's answers, the walk
+# against runserver, and the Django tests.
+test-postgres:
+	FICUS_TEST_VENV=$(abspath $(VENV)) $(CARGO) test --test ported_routes --test legacy_parity -- --test-threads 2
 	cd $(LEGACY) && ../$(VENV_PY) manage.py test --noinput
 
 build: venv

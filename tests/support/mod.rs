@@ -42,26 +42,34 @@ pub struct SiteTemplate {
     static_root: PathBuf,
 }
 
+/// How many sites this test binary has made (for PostgreSQL database names).
+static SITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 pub fn site_template() -> &'static SiteTemplate {
     static TEMPLATE: OnceLock<SiteTemplate> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("template.sqlite3");
         let static_root = dir.path().join("static");
+        let postgres = postgres_template();
         for args in [
             vec!["migrate", "--noinput", "-v", "0"],
             vec!["seed", "--articles", "30", "--seed", "7"],
             vec!["collectstatic", "--noinput", "-v", "0"],
         ] {
-            let status = Command::new(python())
+            let mut command = Command::new(python());
+            command
                 .arg("manage.py")
                 .args(&args)
                 .current_dir(repo().join("legacy_django"))
                 .env("LEGACY_DB_PATH", &db)
                 .env("LEGACY_STATIC_ROOT", &static_root)
-                .stdout(Stdio::null())
-                .status()
-                .expect("run manage.py");
+                .env_remove("DATABASE_URL")
+                .stdout(Stdio::null());
+            if let Some((url, _)) = &postgres {
+                command.env("DATABASE_URL", url);
+            }
+            let status = command.status().expect("run manage.py");
             assert!(status.success(), "manage.py {args:?} failed");
         }
         SiteTemplate {
@@ -72,30 +80,76 @@ pub fn site_template() -> &'static SiteTemplate {
     })
 }
 
+/// With `FICUS_TEST_DATABASE_URL` (see scripts/with-postgres), the sites live in PostgreSQL:
+/// the template is a database of its own, and each site a copy of it (`CREATE DATABASE ...
+/// TEMPLATE`), as each SQLite site is a copy of the template file. The URL and name of the
+/// template database.
+fn postgres_template() -> Option<(String, String)> {
+    let name = format!("ficus_template_{}", std::process::id());
+    postgres_create(&name, None).map(|url| (url, name))
+}
+
+/// Creates a database (from `template`), returning its URL; None when tests run on SQLite.
+fn postgres_create(name: &str, template: Option<&str>) -> Option<String> {
+    let admin = std::env::var("FICUS_TEST_DATABASE_URL").ok()?;
+    let sql = match template {
+        Some(template) => format!("CREATE DATABASE {name} TEMPLATE {template}"),
+        None => format!("CREATE DATABASE {name}"),
+    };
+    let status = Command::new(python())
+        .args([
+            "-c",
+            "import psycopg, sys; psycopg.connect(sys.argv[1], autocommit=True).execute(sys.argv[2])",
+            &admin,
+            &sql,
+        ])
+        .status()
+        .expect("run python");
+    assert!(status.success(), "{sql} failed");
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    Some(format!("{base}/{name}"))
+}
+
 /// A private copy of the seeded site: database, media root, and the shared static root.
 pub struct Site {
     pub dir: tempfile::TempDir,
+    /// The site's PostgreSQL database, when tests run on PostgreSQL.
+    database_url: Option<String>,
 }
 
 impl Site {
     pub fn new() -> Self {
         let template = site_template();
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::copy(&template.db, dir.path().join("db.sqlite3")).expect("copy db");
+        if template.db.exists() {
+            std::fs::copy(&template.db, dir.path().join("db.sqlite3")).expect("copy db");
+        }
         std::fs::create_dir_all(dir.path().join("media")).expect("media dir");
-        Site { dir }
+        let n = SITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let pid = std::process::id();
+        let database_url = postgres_create(
+            &format!("ficus_site_{pid}_{n}"),
+            Some(&format!("ficus_template_{pid}")),
+        );
+        Site { dir, database_url }
     }
 
     pub fn env(&self) -> Vec<(String, String)> {
         let p = |name: &str| self.dir.path().join(name).display().to_string();
-        vec![
+        let mut env = vec![
             ("LEGACY_DB_PATH".into(), p("db.sqlite3")),
             ("LEGACY_MEDIA_ROOT".into(), p("media")),
             (
                 "LEGACY_STATIC_ROOT".into(),
                 site_template().static_root.display().to_string(),
             ),
-        ]
+        ];
+        if let Some(url) = &self.database_url {
+            env.push(("DATABASE_URL".into(), url.clone()));
+        }
+        env
     }
 
     pub fn static_root(&self) -> &Path {
