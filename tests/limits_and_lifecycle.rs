@@ -50,6 +50,24 @@ fn each_limit_gives_its_status_and_the_server_carries_on() {
             400,
         ),
         ("a bad version", b"GET / HTTP/1.7\r\nHost: x\r\n\r\n".to_vec(), 400),
+        ("bare LF line ends", b"GET / HTTP/1.1\nHost: x\n\n".to_vec(), 400),
+        ("one bare LF among CRLFs", b"GET / HTTP/1.1\r\nHost: x\nX-B: 1\r\n\r\n".to_vec(), 400),
+        ("obs-fold", b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n".to_vec(), 400),
+        (
+            "a chunk size that is not hex",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "chunk data longer than its size",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "chunked not the last transfer coding",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n".to_vec(),
+            400,
+        ),
         ("a NUL in a header", b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n".to_vec(), 400),
         (
             "a body over --max-body-size",

@@ -1,7 +1,8 @@
 //! Watches HTTP/1 request heads as they arrive on the socket and judges what hyper lets through
 //! but gunicorn refuses: a request line over `--limit-request-line` (414), too many header fields
-//! or one too long (431), Transfer-Encoding together with Content-Length, and repeated
-//! Content-Length (400).
+//! or one too long (431), Transfer-Encoding together with Content-Length, repeated
+//! Content-Length, and head lines ending in a bare LF (400: a proxy in front may split such a
+//! head differently, the classic request-smuggling shape).
 //!
 //! It never changes or holds back a byte: it only reads along, line by line with bounded memory,
 //! follows body framing to find the next head on a keep-alive connection, and leaves one verdict
@@ -33,6 +34,7 @@ pub enum Rejection {
     FieldTooLarge { limit: usize },
     ContentLengthWithChunked,
     RepeatedContentLength,
+    BareLineFeed,
 }
 
 impl Rejection {
@@ -42,7 +44,7 @@ impl Rejection {
             Self::TooManyFields { .. } | Self::FieldTooLarge { .. } => {
                 http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
-            Self::ContentLengthWithChunked | Self::RepeatedContentLength => {
+            Self::ContentLengthWithChunked | Self::RepeatedContentLength | Self::BareLineFeed => {
                 http::StatusCode::BAD_REQUEST
             }
         }
@@ -59,6 +61,7 @@ impl Rejection {
                 "Content-Length together with Transfer-Encoding".to_owned()
             }
             Self::RepeatedContentLength => "More than one Content-Length".to_owned(),
+            Self::BareLineFeed => "A request head line ends in LF without CR".to_owned(),
         }
     }
 }
@@ -200,8 +203,13 @@ impl<T> Guarded<T> {
         };
         let mut line = std::mem::take(&mut scan.line);
         let length = std::mem::take(&mut scan.line_len);
-        if line.last() == Some(&b'\r') {
+        let crlf = line.last() == Some(&b'\r');
+        if crlf {
             line.pop();
+        }
+        // Only a line kept whole shows its real end; a longer one is refused for its length.
+        if !crlf && length == line.len() && (scan.seen_request_line || !line.is_empty()) {
+            return self.reject(Rejection::BareLineFeed);
         }
         let length = length.saturating_sub(usize::from(length > line.len()));
         if !scan.seen_request_line {
