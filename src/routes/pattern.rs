@@ -396,4 +396,57 @@ mod tests {
         assert_eq!(pattern("//x/").django_route(), "/x/");
         assert_eq!(pattern("/").django_route(), "");
     }
+
+    mod properties {
+        //! Property tests, bounded (proptest's 256 cases each) so they run in `make test`;
+        //! `PROPTEST_CASES=100000 cargo test --lib routes::pattern` runs them longer.
+        use super::*;
+        use proptest::prelude::*;
+
+        const PATTERNS: [&str; 6] = [
+            "/healthz",
+            "/api/articles/<int:pk>/",
+            "/api/media/<path:key>/signed-url/",
+            "/a/<slug:s>/b/<uuid:u>/",
+            "/<str:x>",
+            "/files/<path:rest>",
+        ];
+
+        /// Paths built from the characters that matter to the converters and the literals.
+        fn paths() -> impl Strategy<Value = String> {
+            proptest::string::string_regex(
+                "/(api/|articles/|media/|signed-url/|healthz|a/|b/|files/|[0-9]{1,3}|[a-z_-]{1,4}|ü|%2F|/|-|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}){0,8}",
+            )
+            .expect("a valid strategy")
+        }
+
+        proptest! {
+            #[test]
+            fn the_fast_paths_agree_with_the_regex(path in paths(), which in 0..PATTERNS.len()) {
+                let p = pattern(PATTERNS[which]);
+                let by_regex = p.regex.captures(&path).map(|c| {
+                    p.params
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (name, _))| (name.clone(), c[i + 1].to_owned()))
+                        .collect::<Vec<_>>()
+                });
+                prop_assert_eq!(p.matches(&path), by_regex);
+            }
+
+            #[test]
+            fn int_matches_exactly_the_ascii_digit_segments(segment in "[0-9a-z٣/ -]{0,6}") {
+                let p = pattern("/x/<int:v>/");
+                let fits = !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit());
+                prop_assert_eq!(p.matches(&format!("/x/{segment}/")).is_some(), fits);
+            }
+
+            #[test]
+            fn decoding_any_path_never_fails(raw in "[ -~]{0,40}") {
+                let decoded = decode_path(&raw);
+                // Whatever comes in, something Django would also route comes out.
+                prop_assert!(decoded.len() <= raw.len() * 3 + 3);
+            }
+        }
+    }
 }
