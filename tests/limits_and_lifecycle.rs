@@ -5,7 +5,7 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -301,4 +301,45 @@ fn startup_mistakes_end_in_one_sentence_saying_what_to_do() {
     let not_venv = tempfile::tempdir().unwrap();
     let missing = ficus_start_error(&["--venv", &not_venv.path().display().to_string()], &[]);
     assert!(missing.contains("is not a virtualenv"), "{missing}");
+}
+
+/// This host's address on its default route, as other hosts would see it.
+fn non_loopback_address() -> std::net::IpAddr {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp socket");
+    // Connecting a UDP socket sends nothing; it only picks the local address of the route.
+    probe
+        .connect("192.0.2.1:9")
+        .expect("this test needs a non-loopback IPv4 address (a default route)");
+    let ip = probe.local_addr().expect("local address").ip();
+    assert!(!ip.is_loopback(), "no non-loopback address: {ip}");
+    ip
+}
+
+#[test]
+fn admin_pages_are_not_reachable_from_another_address_without_the_token() {
+    let outside = SocketAddr::new(non_loopback_address(), support::free_port());
+    let server = edge_server(&["-b", &outside.to_string(), "--admin-token", "s3cret"]);
+    for path in ["/metrics", "/_ficus/", "/_ficus/api/status"] {
+        let from_outside = support::get(outside, path);
+        assert!(
+            !from_outside.text().contains("ficus_requests_total")
+                && !from_outside.text().contains("\"routes\"")
+                && !from_outside.text().contains("migration dashboard"),
+            "{path} answered a non-loopback client: {}",
+            from_outside.text()
+        );
+        let with_token = support::request(
+            outside,
+            "GET",
+            path,
+            &[("Authorization", "Bearer s3cret")],
+            b"",
+        );
+        assert_eq!(with_token.status, 200, "{path} with the token");
+        assert_eq!(
+            support::get(server.addr, path).status,
+            200,
+            "{path} on loopback"
+        );
+    }
 }
