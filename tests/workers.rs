@@ -125,8 +125,9 @@ fn a_worker_killed_under_load_is_replaced_and_the_socket_keeps_answering() {
         .filter(|(_, status)| *status != 200)
         .map(|(sent, _)| sent.saturating_duration_since(killed_at))
         .collect();
-    // At most the request each client had in flight on the victim; nothing after the kill.
-    assert!(failed.len() <= 2, "{} requests failed", failed.len());
+    // Only requests the victim had in hand when it died (a couple per client at most);
+    // nothing sent after the kill.
+    assert!(failed.len() <= 4, "{} requests failed", failed.len());
     let after = answers.iter().filter(|(sent, _)| *sent > killed_at).count();
     assert!(
         after > 0 && failed.iter().all(|since_kill| since_kill.is_zero()),
