@@ -176,3 +176,73 @@ fn a_soak_of_200000_requests_has_no_error_and_flat_memory() {
         "RSS grew from {before} to {after} KiB"
     );
 }
+
+#[test]
+fn ten_thousand_clients_leaving_mid_stream_leak_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let closes = dir.path().join("closes.log");
+    let server = support::edge_server(
+        &[],
+        &[("EDGE_LOG".to_owned(), closes.display().to_string())],
+    );
+    assert_eq!(get(server.addr, "/pid").status, 200);
+    // A stream of 5 chunks 10 ms apart; each client reads the head and the first chunk, then
+    // leaves. Each time the server must notice, stop iterating and call close().
+    let leave_mid_stream = |clients: usize| {
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let addr = server.addr;
+                std::thread::spawn(move || {
+                    for i in (t..clients).step_by(8) {
+                        let mut stream = TcpStream::connect(addr).expect("connect");
+                        let request = format!(
+                            "GET /stream?name=c{i}&n=5&delay=0.01 HTTP/1.1\r\nHost: x\r\n\r\n"
+                        );
+                        stream.write_all(request.as_bytes()).expect("send");
+                        let mut first = [0u8; 64];
+                        let _ = stream.read(&mut first);
+                        drop(stream);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("client");
+        }
+    };
+    leave_mid_stream(500);
+    std::thread::sleep(Duration::from_millis(500));
+    let (files_before, rss_before) = (open_files(server.pid()), resident_kib(server.pid()));
+    let started = Instant::now();
+    leave_mid_stream(10_000);
+    let took = started.elapsed();
+    // Every stream's close() is called (the log has one line per call).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let closed = loop {
+        let closed = std::fs::read_to_string(&closes)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        if closed >= 10_500 || Instant::now() > deadline {
+            break closed;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let (files_after, rss_after) = (open_files(server.pid()), resident_kib(server.pid()));
+    eprintln!(
+        "10000 clients left mid-stream in {:.1} s: close() called {closed} times (500 warm-up \
+         included); descriptors {files_before} -> {files_after}; RSS {rss_before} -> {rss_after} KiB",
+        took.as_secs_f64()
+    );
+    assert_eq!(closed, 10_500, "close() was not called for every stream");
+    assert!(
+        files_after <= files_before + 8,
+        "descriptors grew from {files_before} to {files_after}"
+    );
+    assert!(
+        rss_after.saturating_sub(rss_before) < 16 * 1024,
+        "RSS grew from {rss_before} to {rss_after} KiB"
+    );
+    assert_eq!(get(server.addr, "/pid").status, 200);
+}
