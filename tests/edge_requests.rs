@@ -335,3 +335,28 @@ fn a_body_the_app_never_reads_does_not_hold_the_connection_open() {
         String::from_utf8_lossy(&answer)
     );
 }
+
+#[test]
+fn a_broken_application_gets_a_logged_500_and_the_next_request_is_served() {
+    let (server, _log) = edge_server(&[]);
+    for (path, logged) in [
+        ("/not-iterable", "TypeError: 'int' object is not iterable"),
+        (
+            "/str-chunk",
+            "TypeError: the WSGI iterable yielded str, not bytes",
+        ),
+        (
+            "/start-twice",
+            "AssertionError: start_response() called a second time without exc_info",
+        ),
+        (
+            "/never-starts",
+            "AssertionError: response body sent before start_response()",
+        ),
+        ("/raise", "RuntimeError: the application failed on purpose"),
+    ] {
+        assert_eq!(get(server.addr, path).status, 500, "{path}");
+        assert!(server.log().contains(logged), "{path}: {}", server.log());
+        assert_eq!(get(server.addr, "/pid").status, 200, "after {path}");
+    }
+}

@@ -97,6 +97,20 @@ def application(environ, start_response):
     if path == "/raise":
         raise RuntimeError("the application failed on purpose")
 
+    # Broken applications: each must become a logged 500, and the next request be served.
+    if path == "/not-iterable":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return 42
+    if path == "/str-chunk":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ["a str, not bytes"]
+    if path == "/start-twice":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"twice"]
+    if path == "/never-starts":
+        return [b"no start_response"]
+
     if path == "/lines":
         stream = environ["wsgi.input"]
         first = stream.readline()
