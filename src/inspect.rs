@@ -68,12 +68,26 @@ fn load(args: &InspectArgs) -> anyhow::Result<(Vec<UrlPattern>, RouteTable)> {
     Ok((patterns, table))
 }
 
-/// The Django pattern an entry stands for: same literal text and converters in the same places.
-fn django_match<'a>(route: &Route, patterns: &'a [UrlPattern]) -> Option<&'a UrlPattern> {
-    patterns.iter().find(|p| {
-        p.is_route
-            && PathPattern::parse(&format!("/{}", p.route))
-                .is_ok_and(|django| django.same_shape(&route.pattern))
+/// Django's `path()` patterns compiled once (None for regex patterns and what does not parse),
+/// index for index with `patterns`.
+fn compile(patterns: &[UrlPattern]) -> Vec<Option<PathPattern>> {
+    patterns
+        .iter()
+        .map(|p| {
+            p.is_route
+                .then(|| PathPattern::parse(&format!("/{}", p.route)).ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// The index of the Django pattern an entry stands for: same literal text and converters in
+/// the same places.
+fn django_match(route: &Route, compiled: &[Option<PathPattern>]) -> Option<usize> {
+    compiled.iter().position(|django| {
+        django
+            .as_ref()
+            .is_some_and(|d| d.same_shape(&route.pattern))
     })
 }
 
@@ -96,14 +110,23 @@ fn state(entries: &[&Route]) -> &'static str {
 }
 
 pub(crate) fn summarise(patterns: &[UrlPattern], table: &RouteTable) -> Summary {
+    let compiled = compile(patterns);
+    let matched: Vec<Option<usize>> = table
+        .routes
+        .iter()
+        .map(|r| django_match(r, &compiled))
+        .collect();
     let mut claimed = BTreeSet::new();
     let mut routes: Vec<Row> = patterns
         .iter()
-        .map(|pattern| {
+        .enumerate()
+        .map(|(index, pattern)| {
             let entries: Vec<&Route> = table
                 .routes
                 .iter()
-                .filter(|r| django_match(r, patterns).is_some_and(|p| std::ptr::eq(p, pattern)))
+                .zip(&matched)
+                .filter(|(_, m)| **m == Some(index))
+                .map(|(r, _)| r)
                 .collect();
             claimed.extend(entries.iter().map(|r| r.line));
             Row {
@@ -327,9 +350,13 @@ pub fn check(args: InspectArgs) -> anyhow::Result<()> {
 
 fn findings(patterns: &[UrlPattern], table: &RouteTable, handlers: &BTreeSet<&str>) -> Findings {
     let mut found = Findings::default();
+    let compiled = compile(patterns);
     for route in &table.routes {
         let at = format!("line {}: `{}`", route.line, route.pattern.source());
-        match (django_match(route, patterns), route.new) {
+        match (
+            django_match(route, &compiled).and_then(|i| patterns.get(i)),
+            route.new,
+        ) {
             (None, false) => found.errors.push(format!(
                 "{at} is not a path Django knows; copy it from urls.py (with a leading /), or add `new = true` for a route Django never had"
             )),

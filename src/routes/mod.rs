@@ -88,6 +88,12 @@ pub enum Sticky {
 }
 
 impl Route {
+    /// Whether a shadow entry shadows requests of this method: GET, HEAD and OPTIONS, and the
+    /// others only with `shadow_writes`.
+    pub fn shadows(&self, method: &str) -> bool {
+        self.mode == Mode::Shadow && (self.shadow_writes || SAFE_METHODS.contains(&method))
+    }
+
     /// Whether a canary answer with this status may go to the client.
     pub fn expects(&self, status: u16) -> bool {
         match &self.expected_status {
@@ -143,14 +149,7 @@ impl RouteTable {
     /// The shadow entry for this request, if any: Django answers it, the Rust handler runs
     /// beside. Only GET, HEAD and OPTIONS unless the entry sets `shadow_writes`.
     pub fn shadowed(&self, method: &str, path: &str) -> Option<Matched<'_>> {
-        self.first(method, path, |route| {
-            route.mode == Mode::Shadow && (route.shadow_writes || SAFE_METHODS.contains(&method))
-        })
-    }
-
-    /// The canary entry for this request, if any: the caller decides which side serves it.
-    pub fn canary(&self, method: &str, path: &str) -> Option<Matched<'_>> {
-        self.first(method, path, |route| route.mode == Mode::Canary)
+        self.first(method, path, |route| route.shadows(method))
     }
 
     /// The entry of any mode for this request, if any (for metrics and recording).

@@ -208,11 +208,12 @@ async fn respond(
         .as_deref()
         .and_then(|p| table.listed(req.method().as_str(), p));
     let route = matched.as_ref().map(|m| m.route);
-    let (plan, secure) = plan(shared, conn, client, matched.as_ref(), &req);
+    let copyable = copyable(shared, &req);
+    let (plan, secure) = plan(shared, conn, client, matched.as_ref(), &req, copyable);
     let record = Some(&shared.recorder)
         .filter(|recorder| recorder.sampled(route.and_then(|r| r.record).unwrap_or(table.record)));
     let needs_body = record.is_some() || matches!(plan, Plan::Canary | Plan::Shadow);
-    let pending = if needs_body && copyable(shared, &req) {
+    let pending = if needs_body && copyable {
         match read_whole(shared, req).await {
             Ok(read) => read,
             Err(response) => return (response, Served::ficus()),
@@ -260,6 +261,7 @@ fn plan(
     client: SocketAddr,
     matched: Option<&Matched<'_>>,
     req: &Request<Incoming>,
+    copyable: bool,
 ) -> (Plan, Option<bool>) {
     let Some(matched) = matched else {
         return (Plan::Django, None);
@@ -270,7 +272,7 @@ fn plan(
         Mode::Rust => Plan::Rust,
         Mode::Canary if canary::serves(route, req.headers(), client.ip()) => Plan::Canary,
         Mode::Shadow
-            if (route.shadow_writes || SAFE_METHODS.contains(&method))
+            if route.shadows(method)
                 && shared
                     .shadow
                     .as_ref()
@@ -284,7 +286,7 @@ fn plan(
         return (Plan::Django, None);
     };
     // Canary and shadow need the body twice; a body too large to hold stays with Django.
-    if matches!(wanted, Plan::Canary | Plan::Shadow) && !copyable(shared, req) {
+    if matches!(wanted, Plan::Canary | Plan::Shadow) && !copyable {
         return (Plan::Django, None);
     }
     (wanted, Some(secure))
