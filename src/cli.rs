@@ -94,7 +94,8 @@ pub struct ServeArgs {
     #[arg(long = "access-logfile")]
     pub access_logfile: Option<String>,
 
-    /// Seconds a request may wait for the application to start answering before it gets 504.
+    /// Seconds a request may wait for the application to start answering before it gets 504,
+    /// and the longest a request body up to 4 MiB may take to arrive (408 beyond it).
     #[arg(short = 't', long, default_value_t = 30)]
     pub timeout: u64,
 

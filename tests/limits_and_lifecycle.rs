@@ -110,6 +110,39 @@ fn a_client_trickling_headers_is_cut_off_without_holding_a_python_thread() {
 }
 
 #[test]
+fn a_client_trickling_its_body_is_cut_off_without_holding_a_python_thread() {
+    let server = edge_server(&["--timeout", "2", "--threads", "1"]);
+    let mut slow = support::connect(server.addr);
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        .unwrap();
+    let mut trickle = slow.try_clone().unwrap();
+    let started = Instant::now();
+    let trickler = std::thread::spawn(move || {
+        // One byte every 100 ms: the body would take 10 s to arrive.
+        for _ in 0..100 {
+            if trickle.write_all(b"x").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    // Meanwhile the only Python thread answers others.
+    for _ in 0..5 {
+        assert_eq!(get(server.addr, "/late").status, 200);
+    }
+    let mut answer = Vec::new();
+    let _ = slow.read_to_end(&mut answer);
+    let waited = started.elapsed();
+    assert_eq!(parse_response(&answer, false).0.status, 408);
+    assert!(
+        waited < Duration::from_secs(5),
+        "the trickling client was kept for {waited:?}"
+    );
+    trickler.join().unwrap();
+    assert_eq!(get(server.addr, "/late").status, 200);
+}
+
+#[test]
 fn a_full_queue_is_answered_503_with_retry_after() {
     // One thread and one queue slot: of four slow requests sent together, at most two are taken
     // (one running, one waiting; fewer when the burst lands before the thread has picked up the
@@ -117,15 +150,28 @@ fn a_full_queue_is_answered_503_with_retry_after() {
     let server = edge_server(&["--threads", "1", "--queue-size", "1"]);
     let addr = server.addr;
     let requests: Vec<_> = (0..4)
-        .map(|_| std::thread::spawn(move || support::get(addr, "/slow?s=3")))
+        .map(|_| {
+            std::thread::spawn(move || {
+                let sent = Instant::now();
+                (support::get(addr, "/slow?s=3"), sent.elapsed())
+            })
+        })
         .collect();
     let responses: Vec<_> = requests.into_iter().map(|r| r.join().unwrap()).collect();
-    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
-    let refused: Vec<_> = responses.iter().filter(|r| r.status == 503).collect();
-    let served = responses.iter().filter(|r| r.status == 200).count();
+    let statuses: Vec<u16> = responses.iter().map(|(r, _)| r.status).collect();
+    let refused: Vec<_> = responses.iter().filter(|(r, _)| r.status == 503).collect();
+    let served = responses.iter().filter(|(r, _)| r.status == 200).count();
     assert_eq!(served + refused.len(), 4, "{statuses:?}");
     assert!((1..=2).contains(&served), "{statuses:?}");
-    assert!(refused.iter().all(|r| r.header("Retry-After") == Some("1")));
+    assert!(
+        refused
+            .iter()
+            .all(|(r, _)| r.header("Retry-After") == Some("1"))
+    );
+    // Turned away at once, not after waiting for the slow requests ahead of them.
+    for (_, waited) in &refused {
+        assert!(*waited < Duration::from_secs(1), "a 503 took {waited:?}");
+    }
     assert_eq!(get(addr, "/late").status, 200);
 }
 
@@ -135,8 +181,24 @@ fn an_app_slower_than_the_timeout_gets_504_and_the_pool_recovers() {
     let started = Instant::now();
     assert_eq!(get(server.addr, "/slow?s=3").status, 504);
     assert!(started.elapsed() < Duration::from_millis(2500));
+    // The late view still occupies its thread, and the pool says so ...
+    assert_eq!(busy_python_threads(&server), 1);
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(get(server.addr, "/late").status, 200);
+    // ... until it finishes: then the thread is back, and capacity with it.
+    assert_eq!(busy_python_threads(&server), 0);
+    for _ in 0..3 {
+        assert_eq!(get(server.addr, "/late").status, 200);
+    }
+    assert_eq!(busy_python_threads(&server), 0);
+}
+
+fn busy_python_threads(server: &Server) -> u64 {
+    let metrics = get(server.addr, "/metrics").text();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ficus_python_threads_busy "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no busy-thread gauge in:\n{metrics}"))
 }
 
 #[test]
@@ -157,6 +219,114 @@ fn sigterm_lets_the_slow_request_finish_then_exits_zero() {
         TcpStream::connect(addr).is_err(),
         "still accepting after SIGTERM"
     );
+}
+
+/// What one client of the load below saw of one request.
+#[derive(Debug)]
+enum Outcome {
+    /// Connected before SIGTERM; the status it got (0 when the connection closed unanswered).
+    Before(u16),
+    /// Connected after SIGTERM (a race with the signal); the status, or 0.
+    After(u16),
+    /// The connection was refused: the server had stopped accepting.
+    Refused,
+}
+
+#[test]
+fn sigterm_under_load_finishes_in_flight_requests_and_accepts_nothing_after() {
+    let mut server = edge_server(&["--graceful-timeout", "5", "--threads", "4"]);
+    let addr = server.addr;
+    let signalled = std::sync::Arc::new(std::sync::OnceLock::<Instant>::new());
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let signalled = signalled.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                loop {
+                    let Ok(mut stream) = TcpStream::connect(addr) else {
+                        seen.push(Outcome::Refused);
+                        return seen;
+                    };
+                    let connected_after = signalled.get().is_some();
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(10)))
+                        .unwrap();
+                    let _ = stream.write_all(
+                        b"GET /slow?s=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    );
+                    let mut answer = Vec::new();
+                    let _ = stream.read_to_end(&mut answer);
+                    let status = if answer.is_empty() {
+                        0
+                    } else {
+                        parse_response(&answer, false).0.status
+                    };
+                    seen.push(if connected_after {
+                        Outcome::After(status)
+                    } else {
+                        Outcome::Before(status)
+                    });
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let at = *signalled.get_or_init(Instant::now);
+    server.signal("TERM");
+    // Requests are still in flight (each takes 1 s), yet no new connection gets in.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(TcpStream::connect(addr).is_err(), "accepting after SIGTERM");
+    let status = server
+        .wait_exit(Duration::from_secs(5))
+        .expect("ficus did not exit within --graceful-timeout");
+    let exited_after = at.elapsed();
+    assert!(status.success(), "exit status {status}\n{}", server.log());
+    let seen: Vec<Outcome> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    let before: Vec<u16> = seen
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Before(status) => Some(*status),
+            _ => None,
+        })
+        .collect();
+    // Every request that was in before the signal got its whole answer.
+    assert!(before.len() >= 8, "{seen:?}");
+    assert!(before.iter().all(|&s| s == 200), "{seen:?}");
+    // One that slipped in while the signal was on its way is answered or closed unanswered,
+    // never half-answered.
+    assert!(
+        seen.iter()
+            .all(|o| !matches!(o, Outcome::After(s) if *s != 200 && *s != 0)),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|o| matches!(o, Outcome::Refused)),
+        "{seen:?}"
+    );
+    eprintln!(
+        "SIGTERM under load: {} requests answered 200 before it, exit 0 after {exited_after:?}",
+        before.len()
+    );
+}
+
+#[test]
+fn a_request_longer_than_the_graceful_timeout_does_not_hold_the_exit() {
+    let mut server = edge_server(&["--graceful-timeout", "1"]);
+    let addr = server.addr;
+    // Cut off at the exit, so its answer never comes.
+    let _stuck =
+        std::thread::spawn(move || exchange(addr, b"GET /slow?s=30 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::thread::sleep(Duration::from_millis(500));
+    let at = Instant::now();
+    server.signal("TERM");
+    assert!(
+        server.wait_exit(Duration::from_secs(5)).is_some(),
+        "ficus kept waiting for a 30 s request with --graceful-timeout 1"
+    );
+    assert!(at.elapsed() < Duration::from_secs(4), "{:?}", at.elapsed());
 }
 
 #[test]
@@ -233,6 +403,9 @@ fn static_files_are_served_natively_with_validators_and_no_way_out() {
         "/static/%2e%2e/%2e%2e/routes.toml",
         "/static/..%2f..%2fCargo.toml",
         "/static/%2fetc/passwd",
+        "/static//etc/passwd",
+        "/static/css/site.css%00.txt",
+        "/static/css%00/site.css",
     ] {
         let response = get(server.addr, escape);
         assert_eq!(response.status, 404, "{escape}");
@@ -240,6 +413,37 @@ fn static_files_are_served_natively_with_validators_and_no_way_out() {
             !response.text().contains("[package]") && !response.text().contains("root:"),
             "{escape}"
         );
+    }
+}
+
+#[test]
+fn a_symlink_out_of_the_static_root_is_not_followed() {
+    let site = Site::new();
+    let outside = site.dir.path().join("secret.txt");
+    std::fs::write(&outside, "root:x:0:0 the secret").unwrap();
+    let root = site.dir.path().join("static");
+    std::fs::create_dir_all(root.join("css")).unwrap();
+    std::fs::write(root.join("css/site.css"), "body {}").unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("leak.txt")).unwrap();
+    std::os::unix::fs::symlink(site.dir.path(), root.join("up")).unwrap();
+    // A link that stays inside the root is an ordinary file.
+    std::os::unix::fs::symlink(root.join("css/site.css"), root.join("inside.css")).unwrap();
+    let env: Vec<(String, String)> = site
+        .env()
+        .into_iter()
+        .filter(|(name, _)| name != "LEGACY_STATIC_ROOT")
+        .chain([("LEGACY_STATIC_ROOT".into(), root.display().to_string())])
+        .collect();
+    let server = Server::ficus(&[], &env);
+    assert_eq!(get(server.addr, "/static/inside.css").text(), "body {}");
+    for escape in [
+        "/static/leak.txt",
+        "/static/up/secret.txt",
+        "/static/up/db.sqlite3",
+    ] {
+        let response = get(server.addr, escape);
+        assert_eq!(response.status, 404, "{escape}");
+        assert!(!response.text().contains("the secret"), "{escape}");
     }
 }
 

@@ -515,6 +515,14 @@ async fn serve_django(
             );
         }
         Some(0) => (Some(0), BodySource::Empty),
+        // Read ahead on tokio, so a client trickling its body holds a connection but never a
+        // Python thread; only uploads too large to hold reach the application as a stream.
+        Some(length) if length <= COPY_CAP as u64 => {
+            match buffer_body(incoming, length, shared.timeout).await {
+                Ok(bytes) => (Some(bytes.len() as u64), BodySource::Buffered(bytes)),
+                Err(response) => return response,
+            }
+        }
         Some(length) => (Some(length), BodySource::Stream(incoming)),
         None if incoming.is_end_stream() => (None, BodySource::Empty),
         // Chunked (or HTTP/2 without a length): Django reads only CONTENT_LENGTH bytes, so the
@@ -565,14 +573,19 @@ async fn call_application(shared: &Shared, request: WsgiRequest) -> Response<Bod
     }
 }
 
+/// Collects a request body of at most `limit` bytes, which must arrive whole within `deadline`
+/// (408 otherwise, so a trickling client is cut off). A body that arrives in one frame is kept
+/// as it is, without a copy.
 async fn buffer_body(
     mut incoming: Incoming,
     limit: u64,
-    timeout: Duration,
+    deadline: Duration,
 ) -> Result<Bytes, Response<Body>> {
+    let deadline = tokio::time::Instant::now() + deadline;
+    let mut first: Option<Bytes> = None;
     let mut collected = BytesMut::new();
     loop {
-        let frame = match tokio::time::timeout(timeout, incoming.frame()).await {
+        let frame = match tokio::time::timeout_at(deadline, incoming.frame()).await {
             Err(_) => {
                 return Err(page(
                     StatusCode::REQUEST_TIMEOUT,
@@ -580,7 +593,7 @@ async fn buffer_body(
                     true,
                 ));
             }
-            Ok(None) => return Ok(collected.freeze()),
+            Ok(None) => break,
             Ok(Some(Err(err))) => {
                 return Err(page(
                     StatusCode::BAD_REQUEST,
@@ -590,17 +603,28 @@ async fn buffer_body(
             }
             Ok(Some(Ok(frame))) => frame,
         };
-        if let Ok(data) = frame.into_data() {
-            if collected.len() as u64 + data.len() as u64 > limit {
-                return Err(page(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!("Request body is larger than {limit} bytes"),
-                    true,
-                ));
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let held = first.as_ref().map_or(0, Bytes::len) + collected.len();
+        if held as u64 + data.len() as u64 > limit {
+            return Err(page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("Request body is larger than {limit} bytes"),
+                true,
+            ));
+        }
+        match first.take() {
+            None if collected.is_empty() => first = Some(data),
+            earlier => {
+                if let Some(earlier) = earlier {
+                    collected.extend_from_slice(&earlier);
+                }
+                collected.extend_from_slice(&data);
             }
-            collected.extend_from_slice(&data);
         }
     }
+    Ok(first.unwrap_or_else(|| collected.freeze()))
 }
 
 fn build_response(
