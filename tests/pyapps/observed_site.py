@@ -1,5 +1,6 @@
-"""The legacy Django site plus one slow streaming URL, with Django's request_finished signal
-recorded in the file named by FINISHED_LOG: how the tests see that ficus called close()."""
+"""The legacy Django site plus a slow streaming URL and one streaming from the database, with
+Django's request_finished signal recorded in the file named by FINISHED_LOG: how the tests see
+that ficus called close()."""
 
 import os
 import time
@@ -26,7 +27,20 @@ def slow_stream(request):
     return StreamingHttpResponse(rows(), content_type="text/plain")
 
 
+def db_stream(request):
+    """Article rows fetched one at a time from an open cursor while the response streams, so a
+    client leaving mid-stream leaves Django with a cursor and a connection to clean up."""
+    from articles.models import Article
+
+    def rows():
+        for pk, title in Article.objects.values_list("pk", "title").iterator(chunk_size=1):
+            yield f"{pk},{title}\n".encode() + b" " * 16384
+
+    return StreamingHttpResponse(rows(), content_type="text/csv")
+
+
 legacy.urls.urlpatterns.append(path("_test/slow-stream/", slow_stream))
+legacy.urls.urlpatterns.append(path("_test/db-stream/", db_stream))
 
 
 def _record(sender, **kwargs):
