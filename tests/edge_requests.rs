@@ -52,6 +52,21 @@ fn environ_carries_gunicorns_keys_with_latin1_path_and_raw_query() {
 }
 
 #[test]
+fn raw_utf8_in_the_target_reaches_the_environ_as_latin1() {
+    let (server, _dir) = edge_server(&[]);
+    // Clients should escape it, but some send UTF-8 raw; hyper lets it through.
+    let mut raw = b"GET /caf\xc3\xa9?q=\xe6\x9d\xb1 HTTP/1.1\r\n".to_vec();
+    raw.extend_from_slice(b"Host: x\r\nConnection: close\r\n\r\n");
+    let (response, _) = parse_response(&exchange(server.addr, &raw), false);
+    assert_eq!(response.status, 200, "{}", server.log());
+    let env = response.json();
+    let latin1 = |text: &str| text.bytes().map(char::from).collect::<String>();
+    assert_eq!(env["PATH_INFO"], latin1("/café").as_str());
+    assert_eq!(env["QUERY_STRING"], latin1("q=東").as_str());
+    assert_eq!(env["RAW_URI"], latin1("/café?q=東").as_str());
+}
+
+#[test]
 fn forwarded_headers_from_an_untrusted_peer_change_nothing() {
     let (server, _dir) = edge_server(&["--forwarded-allow-ips", "10.9.9.9"]);
     let response = request(

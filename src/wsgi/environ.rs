@@ -24,16 +24,16 @@ pub fn build<'py>(
     let path = request.uri.path();
     let decoded = percent_encoding::percent_decode(path.as_bytes()).collect::<Vec<u8>>();
     set(intern!(py, "PATH_INFO"), &latin1(&decoded))?;
-    set(
-        intern!(py, "QUERY_STRING"),
-        request.uri.query().unwrap_or(""),
-    )?;
+    // hyper lets raw UTF-8 through in the target; PEP 3333 wants its bytes, one code point each,
+    // as gunicorn gives them (else Django's QueryDict fails to encode them back).
+    let query = request.uri.query().unwrap_or("");
+    set(intern!(py, "QUERY_STRING"), &latin1(query.as_bytes()))?;
     let raw_uri = request
         .uri
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or(path);
-    set(intern!(py, "RAW_URI"), raw_uri)?;
+    set(intern!(py, "RAW_URI"), &latin1(raw_uri.as_bytes()))?;
     set(intern!(py, "SERVER_PROTOCOL"), protocol(request.version))?;
     set(intern!(py, "REMOTE_ADDR"), &request.client.ip().to_string())?;
     set(
