@@ -186,16 +186,16 @@ impl Runner {
         let (job, collected) = tokio::join!(job, collect);
         job.context("the Python thread failed")?
             .context("cannot point Django at the database copy")?;
-        let (head, body) = collected.context("the response body failed")?;
+        let (head, streamed) = collected.context("the response body failed")?;
         match head {
-            Ok(Ok(head)) => Ok(Answer {
+            Ok(Ok(mut head)) => Ok(Answer {
+                body: head.body.take().unwrap_or(streamed),
                 status: head.status,
                 headers: head
                     .headers
                     .into_iter()
                     .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
                     .collect(),
-                body,
             }),
             _ => Ok(Answer {
                 status: 500,

@@ -1,5 +1,6 @@
-//! Response body types: the channel a Python thread streams WSGI chunks into, and the wrapper
-//! that counts bytes for the access log and writes the log line when the response is done.
+//! Response body types: the channel a Python thread streams WSGI chunks into, a body handed over
+//! whole, and the wrapper that counts bytes for the access log and writes the log line when the
+//! response is done.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -40,6 +41,22 @@ impl HttpBody for ChannelBody {
         self.0
             .poll_recv(cx)
             .map(|chunk| chunk.map(|c| c.map(Frame::data)))
+    }
+}
+
+/// A whole body handed over at once. Its size is not announced, so hyper frames it exactly as
+/// it frames a streamed one: by the application's Content-Length, else chunked.
+pub struct OneChunk(pub Option<Bytes>);
+
+impl HttpBody for OneChunk {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        Poll::Ready(self.0.take().map(|data| Ok(Frame::data(data))))
     }
 }
 

@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use super::access_log::{AccessLog, Entry};
-use super::body::{Body, ChannelBody, Logged};
+use super::body::{Body, ChannelBody, Logged, OneChunk};
 use super::errors::page;
 use super::guard::Verdicts;
 use super::header_case::HeaderCase;
@@ -628,10 +628,14 @@ async fn buffer_body(
 }
 
 fn build_response(
-    head: ResponseHead,
+    mut head: ResponseHead,
     body: tokio::sync::mpsc::Receiver<crate::wsgi::Chunk>,
 ) -> Response<Body> {
-    let mut response = Response::new(ChannelBody(body).boxed_unsync());
+    let body = match head.body.take() {
+        Some(whole) => OneChunk(Some(whole)).boxed_unsync(),
+        None => ChannelBody(body).boxed_unsync(),
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(head.status).unwrap_or(StatusCode::OK);
     let canonical = response.status().canonical_reason().unwrap_or("");
     if !head.reason.is_empty()

@@ -23,6 +23,9 @@ pub struct ResponseHead {
     pub status: u16,
     pub reason: String,
     pub headers: Vec<(String, Bytes)>,
+    /// The whole body, when the application's answer was already complete in memory (Django's
+    /// HttpResponse, a list): it travels with the head, and the body channel stays empty.
+    pub body: Option<Bytes>,
 }
 
 /// The application failed before a response head could be sent.
@@ -72,6 +75,29 @@ impl Responder {
             PyAssertionError::new_err("response body sent before start_response()")
         })?;
         state.head_sent = true;
+        if let Some(reply) = state.reply.take()
+            && reply.head.send(Ok(head)).is_err()
+        {
+            state.client_gone = true;
+        }
+        Ok(())
+    }
+
+    /// Sends the head with the whole body in one hand-over, when the head has not gone yet
+    /// (else the body follows as a chunk).
+    fn send_whole(&self, py: Python<'_>, body: Bytes) -> PyResult<()> {
+        let mut state = self.state()?;
+        if state.head_sent || state.pending.is_none() {
+            drop(state);
+            self.send_chunk(py, &body)?;
+            return Ok(());
+        }
+        let mut head = state.pending.take().ok_or_else(|| {
+            PyAssertionError::new_err("response body sent before start_response()")
+        })?;
+        head.body = Some(body);
+        state.head_sent = true;
+        state.body = None;
         if let Some(reply) = state.reply.take()
             && reply.head.send(Ok(head)).is_err()
         {
@@ -208,6 +234,7 @@ fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult
         status: code,
         reason,
         headers: parsed,
+        body: None,
     })
 }
 
@@ -262,27 +289,70 @@ impl Write {
     }
 }
 
-/// Iterates the application's iterable into the body channel.
+/// Iterates the application's iterable into the reply: gathered and handed over with the head
+/// when it is already complete in memory, else chunk by chunk as it is produced.
 pub fn drain(
     py: Python<'_>,
     iterable: &Bound<'_, PyAny>,
     responder: &Py<Responder>,
 ) -> PyResult<()> {
     let responder = responder.borrow(py);
+    if in_memory(py, iterable) {
+        // One hand-over instead of a head and a chunk: the Python thread keeps the GIL, and
+        // the async side wakes once.
+        let mut chunks = Vec::new();
+        for item in iterable.try_iter()? {
+            chunks.push(bytes_of(&item?)?);
+        }
+        return responder.send_whole(py, join(chunks));
+    }
     for item in iterable.try_iter()? {
-        let item = item?;
-        let chunk = item.cast::<PyBytes>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "the WSGI iterable yielded {}, not bytes",
-                item.get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ))
-        })?;
+        let chunk = bytes_of(&item?)?;
         if !responder.send_chunk(py, chunk.as_bytes())? {
             break;
         }
     }
     Ok(())
+}
+
+/// Whether the iterable holds its whole body already: a list or tuple, or a Django response
+/// that is not a streaming one. Generators, file wrappers and StreamingHttpResponse stream.
+fn in_memory(py: Python<'_>, iterable: &Bound<'_, PyAny>) -> bool {
+    if iterable.is_exact_instance_of::<PyList>() || iterable.is_exact_instance_of::<PyTuple>() {
+        return true;
+    }
+    iterable
+        .getattr(pyo3::intern!(py, "streaming"))
+        .is_ok_and(|streaming| streaming.is(&pyo3::types::PyBool::new(py, false)))
+}
+
+fn bytes_of<'py>(item: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    item.cast::<PyBytes>().cloned().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "the WSGI iterable yielded {}, not bytes",
+            item.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })
+}
+
+/// The chunks as one buffer; a single large chunk is shared with Python rather than copied.
+fn join(chunks: Vec<Bound<'_, PyBytes>>) -> Bytes {
+    const SHARE_FROM: usize = 64 * 1024;
+    match chunks.as_slice() {
+        [] => Bytes::new(),
+        [only] if only.as_bytes().len() >= SHARE_FROM => {
+            Bytes::from_owner(pyo3::pybacked::PyBackedBytes::from(only.clone()))
+        }
+        [only] => Bytes::copy_from_slice(only.as_bytes()),
+        many => {
+            let mut joined = Vec::with_capacity(many.iter().map(|c| c.as_bytes().len()).sum());
+            for chunk in many {
+                joined.extend_from_slice(chunk.as_bytes());
+            }
+            Bytes::from(joined)
+        }
+    }
 }
