@@ -323,7 +323,7 @@ fn in_memory(py: Python<'_>, iterable: &Bound<'_, PyAny>) -> bool {
     }
     iterable
         .getattr(pyo3::intern!(py, "streaming"))
-        .is_ok_and(|streaming| streaming.is(&pyo3::types::PyBool::new(py, false)))
+        .is_ok_and(|streaming| streaming.is(pyo3::types::PyBool::new(py, false)))
 }
 
 fn bytes_of<'py>(item: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
