@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import http.client
+import json
 import os
 import platform
 import re
@@ -532,6 +533,34 @@ def measure(server: Server, route: str, args, env, workdir: Path, pins) -> Resul
     return result
 
 
+def django_floor(args, env, workdir: Path, pins, routes: list[str]) -> dict[str, float]:
+    """Seconds per request of Django alone (bench/django_floor.py: no server, one thread), on the
+    servers' cores, per route key; empty when it cannot be measured."""
+    paths = [ROUTES[r] for r in routes]
+    argv = pins[0] + [str(Path(args.venv) / "bin" / "python"), str(BENCH / "django_floor.py"),
+                      "--db", str(workdir / "db.sqlite3"), "--json",
+                      "--seconds", str(min(args.duration, 5)), *paths]
+    done = subprocess.run(argv, cwd=LEGACY, env=env, capture_output=True, text=True)
+    try:
+        measured = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        log(f"Django alone could not be measured:\n{done.stdout}{done.stderr}")
+        return {}
+    return {r: measured[ROUTES[r]] for r in routes if ROUTES[r] in measured}
+
+
+def server_cpus(pins) -> int:
+    """How many CPUs the servers may use in this run."""
+    prefix = pins[0]
+    if len(prefix) == 3 and prefix[0] == "taskset":
+        count = 0
+        for part in prefix[2].split(","):
+            low, _, high = part.partition("-")
+            count += int(high or low) - int(low) + 1
+        return count
+    return len(os.sched_getaffinity(0))
+
+
 # --- report ----------------------------------------------------------------------------------
 
 
@@ -630,38 +659,70 @@ def find(results: list[Result], key: str, route: str) -> Result | None:
     return None
 
 
-def targets(results: list[Result]) -> list[str]:
+def targets(results: list[Result], floors: dict[str, float], pins) -> list[str]:
     lines = []
 
     def ratio_line(text: str, num: float | None, den: float | None, goal: float,
-                   at_most: bool = False) -> None:
+                   at_most: bool = False, cause=None) -> None:
         if num is None or den is None or den == 0:
             lines.append(f"- {text}: n/a (not measured in this run)")
             return
         value = num / den
         met = value <= goal if at_most else value >= goal
         sign = "≤" if at_most else "≥"
-        lines.append(f"- {text}: **{value:.2f}×** (target {sign} {goal}×) — "
-                     + ("met" if met else "**NOT met**"))
+        line = (f"- {text}: **{value:.2f}×** (target {sign} {goal}×) — "
+                + ("met" if met else "**NOT met**"))
+        if not met and cause:
+            line += f". Why: {cause()}"
+        lines.append(line)
 
     def rps(key: str, route: str) -> float | None:
         r = find(results, key, route)
         return r.median.rps if r and r.median else None
 
+    def against_floor(route: str, other: str, other_name: str, goal: float):
+        """Why ficus cannot, or does not, reach `goal` times `other` on a Django route."""
+        floor = floors.get(route)
+        ours, theirs = rps("ficus", route), rps(other, route)
+        if not floor or not ours or not theirs:
+            return None
+
+        def cause() -> str:
+            django_us = floor * 1e6
+            needed = goal * theirs
+            if needed >= 1 / floor:
+                return (f"it asks for {needed:,.0f} requests/s, and Django alone, with no server "
+                        f"at all, manages {1 / floor:,.0f}/s on this route on the servers' "
+                        f"core(s) ({django_us:,.0f} µs per request); {other_name} is at "
+                        f"{theirs * floor:.0%} of that ceiling, ficus at {ours * floor:.0%}")
+            return (f"beyond Django's own {django_us:,.0f} µs per request, ficus spends "
+                    f"{1e6 / ours - django_us:,.0f} µs and {other_name} "
+                    f"{1e6 / theirs - django_us:,.0f} µs")
+        return cause
+
     for route in ROUTES:
         path = ROUTES[route]
         ratio_line(f"ficus 1 worker vs granian 1 worker, Django `{path}`",
-                   rps("ficus", route), rps("granian", route), 1.25)
+                   rps("ficus", route), rps("granian", route), 1.25,
+                   cause=against_floor(route, "granian", "granian", 1.25))
     for route in ROUTES:
         path = ROUTES[route]
         ratio_line(f"ficus 1 worker vs gunicorn gthread 1×4, Django `{path}`",
-                   rps("ficus", route), rps("gunicorn-gthread", route), 2.0)
+                   rps("ficus", route), rps("gunicorn-gthread", route), 2.0,
+                   cause=against_floor(route, "gunicorn-gthread", "gunicorn", 2.0))
+    cores = server_cpus(pins)
     for route in ROUTES:
         path = ROUTES[route]
+        one_core = (lambda: f"the servers had {cores} core in this run, so the second worker "
+                    "has none of its own; judge this on at least 2 server cores "
+                    "(`--pin 0-1:2-3` on a 4-core machine)") if cores < 2 else None
         ratio_line(f"ficus 2 workers vs ficus 1 worker, Django `{path}`",
-                   rps("ficus-w2", route), rps("ficus", route), 1.7)
+                   rps("ficus-w2", route), rps("ficus", route), 1.7, cause=one_core)
     ratio_line("ficus Rust-served `/healthz` vs the bare hyper hello-world",
-               rps("ficus-rust", "healthz"), rps("hello", "healthz"), 0.9)
+               rps("ficus-rust", "healthz"), rps("hello", "healthz"), 0.9,
+               cause=lambda: "the Rust `/healthz` makes a real SQLite round trip per request "
+               "through sqlx's connection thread, as Django's view does; the hello-world "
+               "answers from memory (see bench/README.md)")
     ratio_line("ficus Rust `/api/articles/` vs ficus Django `/api/articles/`",
                rps("ficus-rust", "articles"), rps("ficus", "articles"), 5.0)
 
@@ -679,7 +740,31 @@ def targets(results: list[Result]) -> list[str]:
     return lines
 
 
-def report(results: list[Result], args, pins) -> str:
+def floor_table(results: list[Result], floors: dict[str, float]) -> list[str]:
+    """Django alone per route, and what each 1-worker server adds to it per request."""
+    if not floors:
+        return []
+    lines = [
+        "## Django alone",
+        "",
+        "The legacy application called in a loop with no server (`bench/django_floor.py`, one "
+        "thread, on the servers' cores): no server can beat this on a Django route. The server "
+        "columns are each 1-worker server's time per request (1 / rps) minus Django's own.",
+        "",
+        "| route | Django alone µs | ceiling rps | ficus adds µs | granian adds µs "
+        "| gunicorn gthread adds µs |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for route, floor in floors.items():
+        def adds(key: str) -> str:
+            r = find(results, key, route)
+            return fmt(1e6 / r.median.rps - floor * 1e6, 0) if r and r.median else "n/a"
+        lines.append(f"| `{ROUTES[route]}` | {floor * 1e6:,.0f} | {1 / floor:,.0f} "
+                     f"| {adds('ficus')} | {adds('granian')} | {adds('gunicorn-gthread')} |")
+    return lines + [""]
+
+
+def report(results: list[Result], floors: dict[str, float], args, pins) -> str:
     out = ["# ficus benchmark", ""]
     if args.duration < 10 or args.repeats < 3:
         out += ["**A short run** (shorter or fewer runs than the defaults): it shows the script "
@@ -704,9 +789,10 @@ def report(results: list[Result], args, pins) -> str:
         "server's process tree (shared pages counted in each process); largest process is the "
         "biggest single VmHWM, i.e. one worker.",
         "",
+        *floor_table(results, floors),
         "## Targets",
         "",
-        *targets(results),
+        *targets(results, floors, pins),
         "",
     ]
     return "\n".join(out)
@@ -726,11 +812,16 @@ def main() -> None:
             for r in s.routes if r in args.route_keys]
     per_pair = args.warmup + args.repeats * args.duration
     log(f"{len(plan)} server/route pairs, about {len(plan) * (per_pair + 4) // 60 + 1} min")
+    django_routes = sorted({r for s, r in plan if s.backend == "Django"}, key=list(ROUTES).index)
+    floors = {}
+    if django_routes:
+        log("Django alone, no server: " + ", ".join(ROUTES[r] for r in django_routes))
+        floors = django_floor(args, env, workdir, pins, django_routes)
     results = []
     for server, route in plan:
         log(f"{server.key}: {ROUTES[route]}")
         results.append(measure(server, route, args, env, workdir, pins))
-    text = report(results, args, pins)
+    text = report(results, floors, args, pins)
     print(text)
     Path(args.out).write_text(text)
     log(f"written to {args.out}")
