@@ -94,6 +94,43 @@ impl Client {
     }
 }
 
+/// Eight client threads send `clients` requests between them, each on its own connection, read
+/// the first bytes of the answer (a 200's status line), and hang up mid-response.
+fn leave_mid_stream(addr: SocketAddr, clients: usize, request: fn(usize) -> String) {
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in (t..clients).step_by(8) {
+                    let mut stream = TcpStream::connect(addr).expect("connect");
+                    stream.write_all(request(i).as_bytes()).expect("send");
+                    let mut first = [0u8; 64];
+                    let _ = stream.read(&mut first);
+                    assert!(
+                        first.starts_with(b"HTTP/1.1 200"),
+                        "{:?}",
+                        first.escape_ascii()
+                    );
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("client");
+    }
+}
+
+/// Descriptors and resident memory after a run, against before: nothing left behind.
+fn assert_flat((files_before, files_after): (usize, usize), (rss_before, rss_after): (u64, u64)) {
+    assert!(
+        files_after <= files_before + 8,
+        "descriptors grew from {files_before} to {files_after}"
+    );
+    assert!(
+        rss_after.saturating_sub(rss_before) < 16 * 1024,
+        "RSS grew from {rss_before} to {rss_after} KiB"
+    );
+}
+
 fn edge(extra: &[&str]) -> Server {
     let server = support::edge_server(extra, &[]);
     assert_eq!(get(server.addr, "/pid").status, 200);
@@ -190,33 +227,16 @@ fn ten_thousand_clients_leaving_mid_stream_leak_nothing() {
     assert_eq!(get(server.addr, "/pid").status, 200);
     // A stream of 5 chunks 10 ms apart; each client reads the head and the first chunk, then
     // leaves. Each time the server must notice, stop iterating and call close().
-    let leave_mid_stream = |clients: usize| {
-        let threads: Vec<_> = (0..8)
-            .map(|t| {
-                let addr = server.addr;
-                std::thread::spawn(move || {
-                    for i in (t..clients).step_by(8) {
-                        let mut stream = TcpStream::connect(addr).expect("connect");
-                        let request = format!(
-                            "GET /stream?name=c{i}&n=5&delay=0.01 HTTP/1.1\r\nHost: x\r\n\r\n"
-                        );
-                        stream.write_all(request.as_bytes()).expect("send");
-                        let mut first = [0u8; 64];
-                        let _ = stream.read(&mut first);
-                        drop(stream);
-                    }
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().expect("client");
-        }
+    let leave = |clients: usize| {
+        leave_mid_stream(server.addr, clients, |i| {
+            format!("GET /stream?name=c{i}&n=5&delay=0.01 HTTP/1.1\r\nHost: x\r\n\r\n")
+        })
     };
-    leave_mid_stream(500);
+    leave(500);
     std::thread::sleep(Duration::from_millis(500));
     let (files_before, rss_before) = (open_files(server.pid()), resident_kib(server.pid()));
     let started = Instant::now();
-    leave_mid_stream(10_000);
+    leave(10_000);
     let took = started.elapsed();
     // Every stream's close() is called (the log has one line per call).
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -238,14 +258,7 @@ fn ten_thousand_clients_leaving_mid_stream_leak_nothing() {
         took.as_secs_f64()
     );
     assert_eq!(closed, 10_500, "close() was not called for every stream");
-    assert!(
-        files_after <= files_before + 8,
-        "descriptors grew from {files_before} to {files_after}"
-    );
-    assert!(
-        rss_after.saturating_sub(rss_before) < 16 * 1024,
-        "RSS grew from {rss_before} to {rss_after} KiB"
-    );
+    assert_flat((files_before, files_after), (rss_before, rss_after));
     assert_eq!(get(server.addr, "/pid").status, 200);
 }
 
@@ -286,27 +299,10 @@ fn ten_thousand_clients_leaving_a_database_stream_leak_no_connection() {
         .expect("the site's database");
     // Each client reads the head and the first row, then leaves while Django still iterates an
     // open cursor: the server must close the iterable, and Django its cursor and connection.
-    let leave_mid_stream = |clients: usize| {
-        let threads: Vec<_> = (0..8)
-            .map(|t| {
-                let addr = server.addr;
-                std::thread::spawn(move || {
-                    for _ in (t..clients).step_by(8) {
-                        let mut stream = TcpStream::connect(addr).expect("connect");
-                        stream
-                            .write_all(b"GET /_test/db-stream/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-                            .expect("send");
-                        let mut first = [0u8; 512];
-                        let _ = stream.read(&mut first);
-                        assert!(first.starts_with(b"HTTP/1.1 200"), "{:?}", &first[..40]);
-                        drop(stream);
-                    }
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().expect("client");
-        }
+    let leave = |clients: usize| {
+        leave_mid_stream(server.addr, clients, |_| {
+            "GET /_test/db-stream/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_owned()
+        })
     };
     let finished_count = || {
         std::fs::read_to_string(&finished)
@@ -321,7 +317,7 @@ fn ten_thousand_clients_leaving_a_database_stream_leak_no_connection() {
         }
         finished_count()
     };
-    leave_mid_stream(500);
+    leave(500);
     wait_finished(500);
     let pid = server.pid();
     let (connections_before, files_before, rss_before) = (
@@ -330,7 +326,7 @@ fn ten_thousand_clients_leaving_a_database_stream_leak_no_connection() {
         resident_kib(pid),
     );
     let started = Instant::now();
-    leave_mid_stream(10_000);
+    leave(10_000);
     let took = started.elapsed();
     let finished = wait_finished(10_500);
     std::thread::sleep(Duration::from_millis(500));
@@ -352,13 +348,6 @@ fn ten_thousand_clients_leaving_a_database_stream_leak_no_connection() {
     );
     // One persistent connection per Python thread at most (CONN_MAX_AGE), before and after.
     assert!(connections_before <= 4 && connections_after <= 4);
-    assert!(
-        files_after <= files_before + 8,
-        "descriptors grew from {files_before} to {files_after}"
-    );
-    assert!(
-        rss_after.saturating_sub(rss_before) < 16 * 1024,
-        "RSS grew from {rss_before} to {rss_after} KiB"
-    );
+    assert_flat((files_before, files_after), (rss_before, rss_after));
     assert_eq!(get(server.addr, "/healthz").status, 200);
 }
