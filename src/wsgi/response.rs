@@ -87,14 +87,13 @@ impl Responder {
     /// (else the body follows as a chunk).
     fn send_whole(&self, py: Python<'_>, body: Bytes) -> PyResult<()> {
         let mut state = self.state()?;
-        if state.head_sent || state.pending.is_none() {
+        let Some(mut head) = state.pending.take() else {
+            // The head went out already (through write()), or start_response() was never
+            // called: an ordinary chunk, which sends or refuses as the stream would.
             drop(state);
             self.send_chunk(py, &body)?;
             return Ok(());
-        }
-        let mut head = state.pending.take().ok_or_else(|| {
-            PyAssertionError::new_err("response body sent before start_response()")
-        })?;
+        };
         head.body = Some(body);
         state.head_sent = true;
         state.body = None;
