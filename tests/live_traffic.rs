@@ -409,15 +409,11 @@ fn recording_replays(h: &Harness) -> Result<(), Failed> {
     if text.lines().any(|l| !l.contains("/api/summarize/")) {
         return Err(format!("an unrecorded route was recorded: {text}").into());
     }
-    let out = support::ficus_on_project(&["diff", &file.display().to_string()], &h.env);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || !stdout.contains("MATCH  POST /api/summarize/") {
-        return Err(format!(
-            "the recording did not replay: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
+    support::diff_replays(
+        &file.display().to_string(),
+        &h.env,
+        "MATCH  POST /api/summarize/",
+    )?;
     Ok(())
 }
 

@@ -174,15 +174,7 @@ fn mismatch_is_logged(h: &Harness) -> Result<(), Failed> {
     let file = replay
         .strip_prefix("ficus diff ")
         .ok_or("no replay command")?;
-    let out = support::ficus_on_project(&["diff", file], &h.env);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || !stdout.contains("MATCH  GET /api/articles/1/") {
-        return Err(format!(
-            "`{replay}` did not replay: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
+    support::diff_replays(file, &h.env, "MATCH  GET /api/articles/1/")?;
     Ok(())
 }
 

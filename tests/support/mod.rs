@@ -421,6 +421,20 @@ pub fn ficus_on_project(args: &[&str], env: &[(String, String)]) -> std::process
         .expect("run ficus")
 }
 
+/// `ficus diff FILE` on the project: Ok when it succeeds and prints `expected` (a MATCH line),
+/// else what it printed.
+pub fn diff_replays(file: &str, env: &[(String, String)], expected: &str) -> Result<(), String> {
+    let out = ficus_on_project(&["diff", file], env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && stdout.contains(expected) {
+        return Ok(());
+    }
+    Err(format!(
+        "`ficus diff {file}` did not print {expected:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
 /// ficus serving the raw WSGI app `tests/pyapps/edge.py` (no routes file, no Django).
 pub fn edge_server(extra: &[&str], env: &[(String, String)]) -> Server {
     let pyapps = repo().join("tests/pyapps").display().to_string();
