@@ -451,7 +451,7 @@ fn ficus_start_error(args: &[&str], env: &[(&str, &str)]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_ficus"))
         .arg("serve")
         .args(args)
-        .args(["-b", &format!("127.0.0.1:{}", support::free_port())])
+        .args(["-b", support::ANY_PORT])
         .envs(env.iter().copied())
         .env_remove("VIRTUAL_ENV")
         .current_dir(support::repo())
@@ -521,8 +521,14 @@ fn non_loopback_address() -> std::net::IpAddr {
 
 #[test]
 fn admin_pages_are_not_reachable_from_another_address_without_the_token() {
-    let outside = SocketAddr::new(non_loopback_address(), support::free_port());
-    let server = edge_server(&["-b", &outside.to_string(), "--admin-token", "s3cret"]);
+    let host = non_loopback_address();
+    let bind = SocketAddr::new(host, 0).to_string();
+    let server = edge_server(&["-b", &bind, "--admin-token", "s3cret"]);
+    let outside = *server
+        .listening
+        .iter()
+        .find(|a| a.ip() == host)
+        .expect("the server reports its non-loopback address");
     for path in ["/metrics", "/_ficus/", "/_ficus/api/status"] {
         let from_outside = support::get(outside, path);
         assert!(

@@ -154,14 +154,13 @@ fn start_stops_with_one_sentence_for_each_routes_mistake() {
     ];
     for (entries, expected) in cases {
         let routes = write_routes(dir.path(), &format!("{header}{entries}"));
-        let port = support::free_port().to_string();
         let out = ficus(
             &[
                 "serve",
                 "--routes",
                 &routes.display().to_string(),
                 "-b",
-                &format!("127.0.0.1:{port}"),
+                support::ANY_PORT,
             ],
             &site,
         );

@@ -212,7 +212,7 @@ fn a_worker_that_cannot_start_stops_the_server_with_its_reason() {
             "--routes",
             "/dev/null",
         ])
-        .args(["-b", &format!("127.0.0.1:{}", support::free_port())])
+        .args(["-b", support::ANY_PORT])
         .args(["--venv", &support::venv().display().to_string()])
         .args(["--state-file", ""])
         .env_remove("VIRTUAL_ENV")

@@ -78,7 +78,6 @@ pub fn serve(routes: &str, registry: Registry, args: &[&str]) -> InProcess {
         ),
     )
     .expect("write routes.toml");
-    let addr = SocketAddr::from(([127, 0, 0, 1], super::free_port()));
     let shown = dir.path().display().to_string();
     let mut argv: Vec<String> = [
         "ficus",
@@ -88,7 +87,7 @@ pub fn serve(routes: &str, registry: Registry, args: &[&str]) -> InProcess {
         "--routes",
         &file.display().to_string(),
         "-b",
-        &addr.to_string(),
+        super::ANY_PORT,
         "--state-file",
         &dir.path().join("server.json").display().to_string(),
     ]
@@ -105,7 +104,13 @@ pub fn serve(routes: &str, registry: Registry, args: &[&str]) -> InProcess {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(addr).is_err() {
+    loop {
+        let reported = super::reported_addresses(&log.text()).first().copied();
+        if let Some(addr) = reported
+            && TcpStream::connect(addr).is_ok()
+        {
+            return InProcess { addr, log, dir };
+        }
         assert!(
             Instant::now() < deadline,
             "the server did not start:\n{}",
@@ -113,7 +118,6 @@ pub fn serve(routes: &str, registry: Registry, args: &[&str]) -> InProcess {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    InProcess { addr, log, dir }
 }
 
 /// A libtest-mimic trial running `f` on a copy of the harness the in-process server is in.

@@ -1,5 +1,5 @@
 //! Shared by the integration tests: start the real `ficus` binary (or Django's own runserver)
-//! on a free port with a fresh copy of the seeded legacy database, and speak raw HTTP/1.1 to it
+//! on a port of its own with a fresh copy of the seeded legacy database, and speak raw HTTP/1.1 to it
 //! over real sockets.
 
 #![allow(dead_code)]
@@ -7,7 +7,7 @@
 pub mod in_process;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -27,11 +27,24 @@ pub fn python() -> PathBuf {
     venv().join("bin").join("python")
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// A `-b` address for a server under test: port 0, so the kernel gives the server a port no
+/// other process holds, and the server reports it ("Listening at: ..."). Picking a free number
+/// here and handing it on would race with every other test starting a server meanwhile.
+pub const ANY_PORT: &str = "127.0.0.1:0";
+
+/// The addresses a server reported listening on, in the order it reported them: ficus's
+/// "Listening at: http://ADDR" and runserver's "Starting development server at http://ADDR/".
+pub fn reported_addresses(log: &str) -> Vec<SocketAddr> {
+    log.lines()
+        .filter_map(|line| {
+            let rest = line
+                .split_once("Listening at: http://")
+                .or_else(|| line.split_once("Starting development server at http://"))?
+                .1;
+            let end = rest.find([' ', '/']).unwrap_or(rest.len());
+            rest[..end].parse().ok()
+        })
+        .collect()
 }
 
 /// A migrated, seeded and collected legacy site, made once per test binary; each server gets
@@ -160,7 +173,10 @@ impl Site {
 /// A server process on 127.0.0.1; killed when dropped.
 pub struct Server {
     child: Child,
+    /// The harness's own address (`-b 127.0.0.1:0`, as the server reported it).
     pub addr: SocketAddr,
+    /// Every address the server reported, a test's own `-b` ones included.
+    pub listening: Vec<SocketAddr>,
     log: PathBuf,
     _log_dir: tempfile::TempDir,
 }
@@ -168,30 +184,36 @@ pub struct Server {
 impl Server {
     /// `ficus serve ARGS -b 127.0.0.1:PORT`, run from the repository root.
     pub fn ficus(args: &[&str], env: &[(String, String)]) -> Self {
-        let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_ficus"));
         command
             .arg("serve")
             .args(args)
-            .args(["-b", &format!("127.0.0.1:{port}")])
+            .args(["-b", ANY_PORT])
             .args(["--venv", &venv().display().to_string()])
             // Test servers run side by side: none may claim the repository's state file.
             .args(["--state-file", ""]);
-        Self::spawn(command, port, env)
+        Self::spawn(command, env)
     }
 
     /// Django's own `manage.py runserver`: the reference answers.
     pub fn django(env: &[(String, String)]) -> Self {
-        let port = free_port();
         let mut command = Command::new(python());
         command
-            .args(["manage.py", "runserver", "--noreload", "--skip-checks"])
-            .arg(format!("127.0.0.1:{port}"))
+            .args([
+                "manage.py",
+                "runserver",
+                "--noreload",
+                "--skip-checks",
+                ANY_PORT,
+            ])
+            // runserver prints the port it bound on stdout; unbuffered, that line reaches the log
+            // as soon as the socket listens.
+            .env("PYTHONUNBUFFERED", "1")
             .current_dir(repo().join("legacy_django"));
-        Self::spawn(command, port, env)
+        Self::spawn(command, env)
     }
 
-    fn spawn(mut command: Command, port: u16, env: &[(String, String)]) -> Self {
+    fn spawn(mut command: Command, env: &[(String, String)]) -> Self {
         let log_dir = tempfile::tempdir().expect("temp dir");
         let log = log_dir.path().join("stderr.log");
         let file = std::fs::File::create(&log).expect("log file");
@@ -206,7 +228,8 @@ impl Server {
         let child = command.spawn().expect("spawn server");
         let mut server = Server {
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listening: Vec::new(),
             log,
             _log_dir: log_dir,
         };
@@ -214,14 +237,20 @@ impl Server {
         server
     }
 
+    /// Waits for the server to report its addresses (the harness's own is its first loopback
+    /// one), then for that socket to accept a connection.
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("server exited early ({status}):\n{}", self.log());
             }
-            if TcpStream::connect(self.addr).is_ok() {
-                return;
+            self.listening = reported_addresses(&self.log());
+            if let Some(addr) = self.listening.iter().find(|a| a.ip().is_loopback()) {
+                self.addr = *addr;
+                if TcpStream::connect(self.addr).is_ok() {
+                    return;
+                }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
