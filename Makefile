@@ -29,7 +29,7 @@ run: db build
 
 test: venv browser
 	$(CARGO) build
-	FICUS_TEST_VENV=$(abspath $(VENV)) INSTA_UPDATE=no $(CARGO) test -- --test-threads 2
+	FICUS_TEST_VENV=$(abspath $(VENV)) INSTA_UPDATE=no $(CARGO) test --workspace -- --test-threads 2
 	cd $(LEGACY) && ../$(VENV_PY) manage.py test --noinput
 	scripts/with-postgres $(MAKE) --no-print-directory test-postgres
 

@@ -1,15 +1,9 @@
-//! Bakes the path of the libpython that pyo3 linked against into the binary's rpath, so `ficus`
-//! finds the right interpreter without `LD_LIBRARY_PATH` (and never a system libpython of the same
-//! soname by accident), and records the Python version the binary embeds so a mismatched venv is
-//! refused with a clear sentence.
+//! Bakes the path of the libpython that pyo3 linked against into the `ficus` binary's rpath (and
+//! the tests'), so it finds the right interpreter without `LD_LIBRARY_PATH` and never a system
+//! libpython of the same soname by accident. Link arguments do not pass from a library to its
+//! dependents, so the binary's own package asks for them here.
 
 fn main() {
     pyo3_build_config::add_libpython_rpath_link_args();
-    let config = pyo3_build_config::get();
-    println!(
-        "cargo:rustc-env=FICUS_PYTHON_VERSION={}.{}",
-        config.version().major,
-        config.version().minor
-    );
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
 }

@@ -585,8 +585,8 @@ def machine_info(args, pins) -> list[str]:
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
     mem = re.search(r"^MemTotal:\s+(\d+) kB", read("/proc/meminfo"), re.M)
     commit = version_of(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src",
-                            "Cargo.toml", "Cargo.lock", "examples"],
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src", "crates",
+                            "Cargo.toml", "Cargo.lock"],
                            capture_output=True, text=True).stdout.strip()
     lock = read(str(ROOT / "Cargo.lock"))
     hyper = re.search(r'name = "hyper"\nversion = "([^"]+)"', lock)
@@ -801,7 +801,7 @@ def report(results: list[Result], floors: dict[str, float], args, pins) -> str:
 def main() -> None:
     args = parse_args()
     for tool, hint in (("wrk", "apt-get install wrk"), (args.ficus, "make build"),
-                       (args.hello, "cargo build --release --example hello")):
+                       (args.hello, "cargo build --release -p ficus --example hello")):
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} not found ({hint}; bench/run does it)")
     pins = pinning(args.pin)

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use ficus::db::Database;
-use ficus::ported::extract::{Path as PathParam, Query};
+use ficus::prelude::Database;
+use ficus::prelude::{Kwarg, QueryDict};
 use http::StatusCode;
 use libtest_mimic::{Arguments, Failed};
 use support::in_process::{self, Log, metric, trial};
@@ -31,25 +31,41 @@ fn tagged(mut response: Response) -> Response {
     response
 }
 
-async fn tagged_list(db: State<Database>, query: Query) -> Response {
-    tagged(ficus::handlers::articles::list(db, query).await)
+async fn tagged_list(db: State<Database>, query: QueryDict) -> Response {
+    tagged(
+        legacy_migration::handlers::articles::list(db, query)
+            .await
+            .into_response(),
+    )
 }
 
 async fn tagged_healthz(db: State<Database>) -> Response {
-    tagged(ficus::handlers::legacy::healthz(db).await)
+    tagged(
+        legacy_migration::handlers::legacy::healthz(db)
+            .await
+            .into_response(),
+    )
 }
 
 /// `articles::detail` that fails in each way canary must survive: article 2 panics, 3 is
 /// slower than the budget, 4 answers a status the route does not expect.
-async fn flaky_detail(db: State<Database>, pk: PathParam<String>) -> Response {
+async fn flaky_detail(db: State<Database>, pk: Kwarg<String>) -> Response {
     match pk.0.as_str() {
         "2" => panic!("a deliberate panic in a canary handler"),
         "3" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
-            tagged(ficus::handlers::articles::detail(db, pk).await)
+            tagged(
+                legacy_migration::handlers::articles::detail(db, pk)
+                    .await
+                    .into_response(),
+            )
         }
         "4" => (StatusCode::SERVICE_UNAVAILABLE, "not today").into_response(),
-        _ => tagged(ficus::handlers::articles::detail(db, pk).await),
+        _ => tagged(
+            legacy_migration::handlers::articles::detail(db, pk)
+                .await
+                .into_response(),
+        ),
     }
 }
 
@@ -95,7 +111,7 @@ fn main() {
     for (name, value) in site.env() {
         unsafe { std::env::set_var(name, value) };
     }
-    let registry = ficus::handlers::registry()
+    let registry = legacy_migration::handlers::registry()
         .register("test::tagged_list", tagged_list)
         .register("test::tagged_healthz", tagged_healthz)
         .register("test::flaky_detail", flaky_detail);

@@ -14,15 +14,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use ficus::cli::{ProjectArgs, ProjectOptions};
-use ficus::db::Database;
-use ficus::handlers::{articles, legacy};
 use ficus::parity::requests::{self, Request};
 use ficus::parity::runner::Runner;
 use ficus::parity::{Verdict, normalise, verdict};
-use ficus::ported::Registry;
-use ficus::ported::extract::{Path as PathParam, Query};
+use ficus::prelude::Database;
+use ficus::prelude::Registry;
+use ficus::prelude::{Kwarg, QueryDict};
+use legacy_migration::handlers::{articles, legacy};
 use libtest_mimic::{Arguments, Failed, Trial};
 use support::in_process::{detail_with_a_renamed_field, rewrite_json};
 
@@ -56,7 +56,7 @@ fn main() {
         },
     })
     .expect("the legacy project");
-    let registry = ficus::handlers::registry();
+    let registry = legacy_migration::handlers::registry();
     let routes =
         ficus::routes::RouteTable::read(project.config.routes_file.as_deref(), &registry.names())
             .expect("routes.toml");
@@ -200,8 +200,8 @@ fn request(path: &str, query: &str) -> Request {
     }
 }
 
-async fn detail_with_another_status(db: State<Database>, pk: PathParam<String>) -> Response {
-    let mut response = articles::detail(db, pk).await;
+async fn detail_with_another_status(db: State<Database>, pk: Kwarg<String>) -> Response {
+    let mut response = articles::detail(db, pk).await.into_response();
     if response.status() == http::StatusCode::NOT_FOUND {
         *response.status_mut() = http::StatusCode::GONE;
     }
@@ -209,13 +209,13 @@ async fn detail_with_another_status(db: State<Database>, pk: PathParam<String>) 
 }
 
 async fn healthz_without_cache_control(db: State<Database>) -> Response {
-    let mut response = legacy::healthz(db).await;
+    let mut response = legacy::healthz(db).await.into_response();
     response.headers_mut().remove(http::header::CACHE_CONTROL);
     response
 }
 
-async fn list_with_a_float_count(db: State<Database>, query: Query) -> Response {
-    rewrite_json(articles::list(db, query).await, |v| {
+async fn list_with_a_float_count(db: State<Database>, query: QueryDict) -> Response {
+    rewrite_json(articles::list(db, query).await.into_response(), |v| {
         if let Some(count) = v["count"].as_u64() {
             v["count"] = serde_json::json!(count as f64);
         }
@@ -223,8 +223,8 @@ async fn list_with_a_float_count(db: State<Database>, query: Query) -> Response 
     .await
 }
 
-async fn list_in_another_order(db: State<Database>, query: Query) -> Response {
-    rewrite_json(articles::list(db, query).await, |v| {
+async fn list_in_another_order(db: State<Database>, query: QueryDict) -> Response {
+    rewrite_json(articles::list(db, query).await.into_response(), |v| {
         if let Some(results) = v["results"].as_array_mut() {
             results.reverse();
         }
@@ -237,7 +237,7 @@ fn wrong_handlers() -> Vec<(&'static str, Wrong)> {
         (
             "a_renamed_field",
             Wrong {
-                registry: ficus::handlers::registry()
+                registry: legacy_migration::handlers::registry()
                     .register("articles::detail", detail_with_a_renamed_field),
                 request: request("/api/articles/1/", ""),
                 expected: &[
@@ -250,7 +250,7 @@ fn wrong_handlers() -> Vec<(&'static str, Wrong)> {
         (
             "a_changed_status",
             Wrong {
-                registry: ficus::handlers::registry()
+                registry: legacy_migration::handlers::registry()
                     .register("articles::detail", detail_with_another_status),
                 request: request("/api/articles/999999/", ""),
                 expected: &["status: django 404, got 410"],
@@ -259,7 +259,7 @@ fn wrong_handlers() -> Vec<(&'static str, Wrong)> {
         (
             "a_missing_header",
             Wrong {
-                registry: ficus::handlers::registry()
+                registry: legacy_migration::handlers::registry()
                     .register("legacy::healthz", healthz_without_cache_control),
                 request: request("/healthz", ""),
                 expected: &[
@@ -270,7 +270,7 @@ fn wrong_handlers() -> Vec<(&'static str, Wrong)> {
         (
             "a_float_formatted_differently",
             Wrong {
-                registry: ficus::handlers::registry()
+                registry: legacy_migration::handlers::registry()
                     .register("articles::list", list_with_a_float_count),
                 request: request("/api/articles/", "page_size=2"),
                 expected: &["JSON .count: django 30, got 30.0"],
@@ -279,7 +279,7 @@ fn wrong_handlers() -> Vec<(&'static str, Wrong)> {
         (
             "a_changed_list_order",
             Wrong {
-                registry: ficus::handlers::registry()
+                registry: legacy_migration::handlers::registry()
                     .register("articles::list", list_in_another_order),
                 request: request("/api/articles/", "page_size=2"),
                 expected: &["JSON .results[0].id: django "],

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use ficus::ported::extract::Query;
-use ficus::ported::python::PythonCalls;
-use ficus::ported::respond::Json;
+use ficus::prelude::JsonResponse;
+use ficus::prelude::PythonCalls;
+use ficus::prelude::QueryDict;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde_json::json;
@@ -28,7 +28,7 @@ use support::in_process::{self, InProcess, Log};
 const PYTHON_THREADS: usize = 8;
 
 /// Fetches `?url=` with Python's urllib: blocking network I/O on a Python thread.
-async fn fetch(State(python): State<PythonCalls>, query: Query) -> Response {
+async fn fetch(State(python): State<PythonCalls>, query: QueryDict) -> Response {
     let url = query.get("url").unwrap_or_default().to_owned();
     let fetched = python
         .call(move |py| {
@@ -42,7 +42,7 @@ async fn fetch(State(python): State<PythonCalls>, query: Query) -> Response {
         })
         .await;
     match fetched {
-        Ok(body) => Json(json!({"body": String::from_utf8_lossy(&body)})).into_response(),
+        Ok(body) => JsonResponse(json!({"body": String::from_utf8_lossy(&body)})).into_response(),
         Err(err) => err.into_response(),
     }
 }
@@ -137,7 +137,7 @@ fn start() -> Harness {
             format!("[[route]]\npath = \"/test/{name}\"\nhandler = \"test::{name}\"\nnew = true\n")
         })
         .join("\n");
-    let registry = ficus::handlers::registry()
+    let registry = legacy_migration::handlers::registry()
         .register("test::fetch", fetch)
         .register("test::plain", plain)
         .register("test::raise", raise)

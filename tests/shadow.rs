@@ -98,7 +98,7 @@ handler = "ai::summarize"
 mode = "shadow"
 shadow_writes = true
 "#;
-    let registry = ficus::handlers::registry()
+    let registry = legacy_migration::handlers::registry()
         .register("articles::detail", detail_with_a_renamed_field)
         .register("legacy::healthz", slow)
         .register("articles::list", panics);

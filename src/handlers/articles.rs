@@ -1,23 +1,14 @@
 //! Ported views of the `articles` app: the JSON API of `articles/api.py`.
 //!
 //! The SQL is what Django's ORM runs for those views (same joins, same ordering, the same
-//! `LOWER(...) LIKE` search), written once for SQLite and PostgreSQL through `on_db!`.
+//! `LOWER(...) LIKE` search), written once for SQLite and PostgreSQL.
 
 use std::collections::HashMap;
 
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use http::StatusCode;
+use ficus::prelude::*;
 use serde::Serialize;
 use serde_json::json;
-
-use crate::db::Database;
-use crate::on_db;
-use crate::ported::extract::{Path, Query};
-use crate::ported::pyjson::{PyInt, py_int, py_strip};
-use crate::ported::python::ServerError;
-use crate::ported::respond::Json;
 
 const DEFAULT_PAGE_SIZE: i128 = 10;
 const MAX_PAGE_SIZE: i128 = 50;
@@ -77,26 +68,33 @@ struct ArticlePage {
     results: Vec<ArticleJson>,
 }
 
+/// `api.error`: the API's own JSON error answer.
 fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({"error": message}))).into_response()
+    (status, JsonResponse(json!({"error": message}))).into_response()
 }
 
 /// Replaces `articles.api.list_articles` (`GET /api/articles/`): pagination (`page`,
 /// `page_size` up to 50) and the `?q=` search over title and body.
-pub async fn list(State(db): State<Database>, query: Query) -> Response {
+pub async fn list(State(db): State<Database>, query: QueryDict) -> Result<Response, Error> {
     let page_size = match query
         .get("page_size")
         .map_or(PyInt::Value(DEFAULT_PAGE_SIZE), py_int)
     {
         PyInt::Invalid => {
-            return error(StatusCode::BAD_REQUEST, "page_size must be an integer");
+            return Ok(error(
+                StatusCode::BAD_REQUEST,
+                "page_size must be an integer",
+            ));
         }
         PyInt::Huge { negative: true } => i128::MIN,
         PyInt::Huge { negative: false } => MAX_PAGE_SIZE,
         PyInt::Value(n) => n,
     };
     if page_size < 1 {
-        return error(StatusCode::BAD_REQUEST, "page_size must be at least 1");
+        return Ok(error(
+            StatusCode::BAD_REQUEST,
+            "page_size must be at least 1",
+        ));
     }
     let page_size = page_size.min(MAX_PAGE_SIZE) as i64;
 
@@ -106,18 +104,16 @@ pub async fn list(State(db): State<Database>, query: Query) -> Response {
         None => 1,
         Some(PyInt::Value(n)) => n,
         Some(PyInt::Huge { .. }) => 0,
-        Some(PyInt::Invalid) => return error(StatusCode::NOT_FOUND, "invalid page"),
+        Some(PyInt::Invalid) => return Ok(error(StatusCode::NOT_FOUND, "invalid page")),
     };
 
     let search = like_pattern(query.get("q").unwrap_or(""));
-    match fetch_page(&db, search.as_deref(), page, page_size).await {
-        Ok(Some(page)) => Json(page).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, "page out of range"),
-        Err(err) => {
-            tracing::error!("articles::list: {err}");
-            ServerError::response()
-        }
-    }
+    Ok(
+        match fetch_page(&db, search.as_deref(), page, page_size).await? {
+            Some(page) => JsonResponse(page).into_response(),
+            None => error(StatusCode::NOT_FOUND, "page out of range"),
+        },
+    )
 }
 
 /// `search_articles`: the stripped, lower-cased query as a LIKE pattern, or None for no filter.
@@ -141,13 +137,12 @@ async fn fetch_page(
 ) -> Result<Option<ArticlePage>, sqlx::Error> {
     let filter = if search.is_some() { SEARCH } else { "" };
     let count_sql = format!("SELECT COUNT(*) FROM articles_article a{filter}");
-    let count: i64 = on_db!(db, |pool| {
-        let mut count = sqlx::query_scalar(&count_sql);
-        if let Some(pattern) = search {
-            count = count.bind(pattern);
-        }
-        count.fetch_one(pool).await?
-    });
+    // The search pattern is bound only when the SQL has its placeholder.
+    let count: i64 = search
+        .iter()
+        .fold(db.query(count_sql), |query, pattern| query.bind(*pattern))
+        .fetch_scalar()
+        .await?;
     // allow_empty_first_page: no results is still one (empty) page.
     let num_pages = if count == 0 {
         1
@@ -159,13 +154,11 @@ async fn fetch_page(
     }
     let offset = (page as i64 - 1) * page_size;
     let rows_sql = format!("{SELECT_ARTICLE}{filter}{ORDER} LIMIT {page_size} OFFSET {offset}");
-    let rows: Vec<ArticleRow> = on_db!(db, |pool| {
-        let mut rows = sqlx::query_as(&rows_sql);
-        if let Some(pattern) = search {
-            rows = rows.bind(pattern);
-        }
-        rows.fetch_all(pool).await?
-    });
+    let rows: Vec<ArticleRow> = search
+        .iter()
+        .fold(db.query(rows_sql), |query, pattern| query.bind(*pattern))
+        .fetch_all()
+        .await?;
     let mut tags = tags_of(db, rows.iter().map(|r| r.id)).await?;
     let results = rows
         .into_iter()
@@ -183,34 +176,26 @@ async fn fetch_page(
 }
 
 /// Replaces `articles.api.article_detail` (`GET /api/articles/<int:pk>/`).
-pub async fn detail(State(db): State<Database>, Path(pk): Path<String>) -> Response {
+pub async fn detail(
+    State(db): State<Database>,
+    Kwarg(pk): Kwarg<String>,
+) -> Result<Response, Error> {
     // `<int:pk>` is any run of digits; one beyond the column's range matches no row, as in
     // Django, whose lookup yields an empty result for it.
     let Ok(pk) = pk.parse::<i64>() else {
-        return error(StatusCode::NOT_FOUND, "not found");
+        return Ok(error(StatusCode::NOT_FOUND, "not found"));
     };
     let sql = format!("{SELECT_ARTICLE} WHERE a.id = $1{ORDER} LIMIT 1");
-    let found: Result<Option<ArticleRow>, sqlx::Error> = on_db!(&db, |pool| {
-        sqlx::query_as(&sql).bind(pk).fetch_optional(pool).await
-    });
-    let row = match found {
-        Ok(Some(row)) => row,
-        Ok(None) => return error(StatusCode::NOT_FOUND, "not found"),
-        Err(err) => {
-            tracing::error!("articles::detail: {err}");
-            return ServerError::response();
-        }
+    let Some(row) = db
+        .query(sql)
+        .bind(pk)
+        .fetch_optional::<ArticleRow>()
+        .await?
+    else {
+        return Ok(error(StatusCode::NOT_FOUND, "not found"));
     };
-    match tags_of(&db, [row.id]).await {
-        Ok(mut tags) => {
-            let tags = tags.remove(&row.id).unwrap_or_default();
-            Json(to_json(row, tags, true)).into_response()
-        }
-        Err(err) => {
-            tracing::error!("articles::detail: {err}");
-            ServerError::response()
-        }
-    }
+    let tags = tags_of(&db, [row.id]).await?.remove(&row.id);
+    Ok(JsonResponse(to_json(row, tags.unwrap_or_default(), true)).into_response())
 }
 
 /// Tag slugs per article, sorted as `sorted(tag.slug for tag in article.tags.all())` sorts them.
@@ -223,19 +208,17 @@ async fn tags_of(
     if ids.is_empty() {
         return Ok(by_article);
     }
-    let rows: Vec<TagRow> = on_db!(db, |pool| {
-        let mut sql = sqlx::QueryBuilder::new(
-            "SELECT CAST(at.article_id AS BIGINT) AS article_id, t.slug \
-             FROM articles_article_tags at JOIN articles_tag t ON t.id = at.tag_id \
-             WHERE at.article_id IN (",
-        );
-        let mut list = sql.separated(", ");
-        for id in &ids {
-            list.push_bind(*id);
-        }
-        sql.push(")");
-        sql.build_query_as().fetch_all(pool).await?
-    });
+    let sql = format!(
+        "SELECT CAST(at.article_id AS BIGINT) AS article_id, t.slug \
+         FROM articles_article_tags at JOIN articles_tag t ON t.id = at.tag_id \
+         WHERE at.article_id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let rows: Vec<TagRow> = ids
+        .iter()
+        .fold(db.query(sql), |query, id| query.bind(*id))
+        .fetch_all()
+        .await?;
     for row in rows {
         by_article.entry(row.article_id).or_default().push(row.slug);
     }

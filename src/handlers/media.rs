@@ -4,17 +4,10 @@
 //! `cos-python-sdk-v5` have no official Rust SDK): the handler validates in Rust and signs
 //! through the Python helper, with the keys from Django's settings.
 
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use ficus::prelude::*;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde_json::json;
-
-use crate::ported::extract::{Path, Query};
-use crate::ported::pyjson::{PyInt, py_int};
-use crate::ported::python::PythonCalls;
-use crate::ported::respond::Json;
 
 const PROVIDERS: [&str; 2] = ["oss", "cos"];
 const DEFAULT_EXPIRES: i128 = 3600;
@@ -25,13 +18,13 @@ const MAX_EXPIRES: i128 = 7 * 24 * 3600;
 /// `?provider=oss|cos&expires=SECONDS`.
 pub async fn signed_url(
     State(python): State<PythonCalls>,
-    Path(key): Path<String>,
-    query: Query,
-) -> Response {
+    Kwarg(key): Kwarg<String>,
+    query: QueryDict,
+) -> Result<Response, Error> {
     let provider = query.get("provider").unwrap_or("");
     if !PROVIDERS.contains(&provider) {
         let message = format!("provider must be one of: {}", PROVIDERS.join(", "));
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response();
+        return Ok(bad_request(&message));
     }
     // The view turns a non-integer into 0, so it fails the range check with the same message.
     let expires = match query.get("expires").map(py_int) {
@@ -41,14 +34,14 @@ pub async fn signed_url(
     };
     if !(1..=MAX_EXPIRES).contains(&expires) {
         let message = format!("expires must be an integer between 1 and {MAX_EXPIRES}");
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response();
+        return Ok(bad_request(&message));
     }
     let expires = expires as i64;
 
     let provider = provider.to_owned();
     let signing_key = key.clone();
     let is_oss = provider == "oss";
-    let signed = python
+    let url = python
         .call(move |py| {
             if is_oss {
                 sign_oss(py, &signing_key, expires)
@@ -56,17 +49,23 @@ pub async fn signed_url(
                 sign_cos(py, &signing_key, expires)
             }
         })
-        .await;
-    match signed {
-        Ok(url) => Json(json!({
-            "provider": provider,
-            "key": key,
-            "url": url,
-            "expires": expires,
-        }))
-        .into_response(),
-        Err(err) => err.into_response(),
-    }
+        .await?;
+    Ok(JsonResponse(json!({
+        "provider": provider,
+        "key": key,
+        "url": url,
+        "expires": expires,
+    }))
+    .into_response())
+}
+
+/// The view's `JsonResponse({"error": message}, status=400)`.
+fn bad_request(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        JsonResponse(json!({"error": message})),
+    )
+        .into_response()
 }
 
 fn settings<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

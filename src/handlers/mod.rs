@@ -3,21 +3,22 @@
 //!
 //! Each handler names the Django view it replaces and must answer as that view does; the parity
 //! tests hold it to that. Shared machinery (extractors, JSON bytes, the Python helper, the
-//! database) lives in `crate::ported` and `crate::db`, not here.
+//! database) is the engine's, in `ficus::prelude`.
 
 pub mod ai;
 pub mod articles;
 pub mod legacy;
 pub mod media;
 
-use crate::ported::Registry;
+use ficus::prelude::*;
 
-/// Every handler routes.toml may name.
+/// Every handler routes.toml may name, under its path here (`articles::detail`).
 pub fn registry() -> Registry {
-    Registry::new()
-        .register("legacy::healthz", legacy::healthz)
-        .register("articles::list", articles::list)
-        .register("articles::detail", articles::detail)
-        .register("media::signed_url", media::signed_url)
-        .register("ai::summarize", ai::summarize)
+    registry![
+        legacy::healthz,
+        articles::list,
+        articles::detail,
+        media::signed_url,
+        ai::summarize,
+    ]
 }

@@ -11,12 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::response::Response;
-use clap::Parser;
-use ficus::cli::{Cli, Command};
-use ficus::db::Database;
-use ficus::ported::Registry;
-use ficus::ported::extract::Path as PathParam;
+use axum::response::{IntoResponse, Response};
+use ficus::prelude::Database;
+use ficus::prelude::Kwarg;
+use ficus::prelude::Registry;
 use http_body_util::BodyExt;
 use serde_json::Value;
 
@@ -95,11 +93,8 @@ pub fn serve(routes: &str, registry: Registry, args: &[&str]) -> InProcess {
     .map(|s| s.to_string())
     .collect();
     argv.extend(args.iter().map(|a| a.replace("{dir}", &shown)));
-    let Command::Serve(serve_args) = Cli::parse_from(argv).command else {
-        panic!("not a serve command");
-    };
     std::thread::spawn(move || {
-        if let Err(err) = ficus::serve::run_with(*serve_args, registry) {
+        if let Err(err) = ficus::run(argv, registry) {
             eprintln!("the in-process server failed: {err:#}");
         }
     });
@@ -176,11 +171,16 @@ pub async fn rewrite_json(response: Response, change: impl FnOnce(&mut Value)) -
 }
 
 /// `articles::detail` ported wrong: `title` is called `name`.
-pub async fn detail_with_a_renamed_field(db: State<Database>, pk: PathParam<String>) -> Response {
-    rewrite_json(ficus::handlers::articles::detail(db, pk).await, |v| {
-        if let Some(title) = v.as_object_mut().and_then(|o| o.shift_remove("title")) {
-            v["name"] = title;
-        }
-    })
+pub async fn detail_with_a_renamed_field(db: State<Database>, pk: Kwarg<String>) -> Response {
+    rewrite_json(
+        legacy_migration::handlers::articles::detail(db, pk)
+            .await
+            .into_response(),
+        |v| {
+            if let Some(title) = v.as_object_mut().and_then(|o| o.shift_remove("title")) {
+                v["name"] = title;
+            }
+        },
+    )
     .await
 }

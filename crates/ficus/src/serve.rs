@@ -3,6 +3,7 @@
 //! signal handlers (registered before Django imports `signal`, so Ctrl-C and SIGTERM reach us),
 //! then the application is imported, and only then are requests accepted.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,6 @@ use tokio::sync::watch;
 use crate::admin::Admin;
 use crate::cli::ServeArgs;
 use crate::db::Database;
-use crate::handlers;
 use crate::metrics::Metrics;
 use crate::ported::python::PythonCalls;
 use crate::ported::{AppState, Dispatcher, Registry};
@@ -34,14 +34,10 @@ use crate::supervisor;
 use crate::traffic_log::RotatingLog;
 use crate::wsgi::WsgiApp;
 
-/// `ficus serve` with the legacy project's handlers.
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    run_with(args, handlers::registry())
-}
-
-/// Serves with the given handlers: a project that builds its own binary on the ficus library
-/// passes its registry here. Returns only on a start-up error; stopping exits the process.
-pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
+/// Serves with the migration's handlers until a signal stops the server; the exit status it
+/// stopped with, or the start-up error. The caller (`main`) exits right after: Python threads
+/// may still be attached, and the interpreter is never finalised.
+pub fn run(args: ServeArgs, registry: Registry) -> anyhow::Result<ExitCode> {
     init_logging();
     let worker = supervisor::worker()?;
     let project = Project::find(&args.project)?;
@@ -88,7 +84,7 @@ pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
                 on_exit: Box::new(move || forget_state(removed.as_deref())),
             },
         )?;
-        std::process::exit(code);
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
 
     project.start_python()?;
@@ -201,15 +197,18 @@ pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
     tokio.spawn(crate::admin::peers::publish(shared.clone()));
     supervisor::notify_ready();
 
-    let how = tokio.block_on(server::run(listeners, shared, settings, stop_rx))?;
+    let how = tokio.block_on(server::run(listeners, shared, settings, stop_rx.clone()))?;
     forget_state(state_file.as_deref());
     if how == Stop::Quick {
         tracing::info!("Stopped");
-        std::process::exit(0);
+        // Tasks still waiting on Python (a stuck request) must not hold the return.
+        tokio.shutdown_background();
+        return Ok(ExitCode::SUCCESS);
     }
     let deadline = Instant::now() + settings.graceful_timeout;
     let stopper = std::thread::spawn(move || pool.shutdown());
-    while !stopper.is_finished() && Instant::now() < deadline {
+    let hurried = || *stop_rx.borrow() == Some(Stop::Quick);
+    while !stopper.is_finished() && Instant::now() < deadline && !hurried() {
         std::thread::sleep(Duration::from_millis(20));
     }
     if stopper.is_finished() {
@@ -218,7 +217,8 @@ pub fn run_with(args: ServeArgs, registry: Registry) -> anyhow::Result<()> {
         tracing::warn!("Python threads still busy after the graceful timeout; exiting anyway");
     }
     tracing::info!("Shutting down: drained");
-    std::process::exit(0);
+    tokio.shutdown_background();
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes where this server answers, for `ficus reload` and `ficus routes`.
@@ -253,7 +253,8 @@ fn dispatcher(
     Ok(Dispatcher::new(registry, state, facts.conventions, timeout))
 }
 
-/// SIGTERM drains, SIGINT stops at once; a second signal of either kind stops at once. SIGHUP
+/// SIGTERM drains, SIGINT stops at once; a second signal of either kind turns a drain into a
+/// quick stop (the server and the wait for Python threads both watch for it). SIGHUP
 /// reloads routes.toml: a valid file replaces the table, an invalid one leaves it as it was.
 async fn watch_signals(
     stop: Arc<watch::Sender<Option<Stop>>>,
@@ -284,7 +285,8 @@ async fn watch_signals(
             _ = term.recv() => {},
             _ = int.recv() => {},
         }
-        std::process::exit(0);
+        tracing::info!("Received a second signal: stopping now");
+        let _ = stop.send(Some(Stop::Quick));
     });
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Responses in Django's shapes: `Json` writes the bytes `JsonResponse` writes, `never_cache`
-//! adds what Django's `@never_cache` adds.
+//! Responses in Django's shapes: `JsonResponse` writes the bytes Django's `JsonResponse` writes,
+//! `never_cache` adds what Django's `@never_cache` adds.
 //!
 //! Only the view's own part of a response is built here; the middleware's part (security
 //! headers, Content-Length) is added by `conventions` for every handler.
@@ -12,10 +12,11 @@ use super::pyjson;
 use super::python::ServerError;
 
 /// `JsonResponse(data)`: Python's `json.dumps` bytes, `Content-Type: application/json`.
-/// Pair it with a status as axum does: `(StatusCode::NOT_FOUND, Json(json!({"error": "not found"})))`.
-pub struct Json<T>(pub T);
+/// Pair it with a status as axum does:
+/// `(StatusCode::NOT_FOUND, JsonResponse(json!({"error": "not found"})))`.
+pub struct JsonResponse<T>(pub T);
 
-impl<T: Serialize> IntoResponse for Json<T> {
+impl<T: Serialize> IntoResponse for JsonResponse<T> {
     fn into_response(self) -> Response {
         match pyjson::to_vec(&self.0) {
             Ok(bytes) => (

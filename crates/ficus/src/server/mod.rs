@@ -107,12 +107,16 @@ pub async fn run(
         }
         // A connection whose request has not arrived yet counts as idle, and a graceful
         // shutdown would close it unanswered: give fresh connections a moment to send it.
-        tokio::time::sleep(SETTLE.min(settings.graceful_timeout)).await;
-        if tokio::time::timeout(settings.graceful_timeout, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("graceful timeout reached with requests still in flight");
+        let drained = async {
+            tokio::time::sleep(SETTLE.min(settings.graceful_timeout)).await;
+            tokio::time::timeout(settings.graceful_timeout, graceful.shutdown()).await
+        };
+        tokio::select! {
+            result = drained => if result.is_err() {
+                tracing::warn!("graceful timeout reached with requests still in flight");
+            },
+            // A second signal during the drain: stop now.
+            _ = stop.wait_for(|how| *how == Some(Stop::Quick)) => return Ok(Stop::Quick),
         }
     }
     Ok(how)

@@ -8,6 +8,7 @@
 //! `crate::handlers`.
 
 pub mod conventions;
+pub mod error;
 pub mod extract;
 pub mod pyjson;
 pub mod python;
@@ -28,7 +29,7 @@ use http_body_util::BodyExt;
 
 use crate::db::Database;
 use conventions::Conventions;
-use extract::Params;
+use extract::Kwargs;
 use python::{PythonCalls, ServerError};
 
 /// What handlers can extract with `State<...>`.
@@ -65,7 +66,8 @@ impl Registry {
     }
 
     /// Registers an axum handler under `name`; a second registration of a name replaces the
-    /// first (tests swap in deliberately different handlers this way).
+    /// first (tests swap in deliberately different handlers this way). [`registry!`](crate::registry)
+    /// registers handlers under their own paths.
     pub fn register<H, T>(mut self, name: &'static str, handler: H) -> Self
     where
         H: Handler<T, AppState>,
@@ -137,7 +139,7 @@ impl Dispatcher {
                     request.uri().path()
                 );
                 let mut request = request.map(axum::body::Body::new);
-                request.extensions_mut().insert(Params(params));
+                request.extensions_mut().insert(Kwargs(params));
                 self.run(name, endpoint(request, self.state.clone())).await
             }
             None => {
@@ -178,4 +180,15 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// A [`Registry`] of handlers under the names routes.toml uses, each written once as the path of
+/// the handler below `handlers`: `registry![articles::list, articles::detail]` registers
+/// `articles::list` as "articles::list".
+#[macro_export]
+macro_rules! registry {
+    ($($module:ident :: $handler:ident),* $(,)?) => {
+        $crate::ported::Registry::new()
+            $(.register(concat!(stringify!($module), "::", stringify!($handler)), $module::$handler))*
+    };
 }

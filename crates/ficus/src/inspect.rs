@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use serde::Serialize;
 
 use crate::cli::InspectArgs;
-use crate::handlers;
+use crate::ported::Registry;
 use crate::project::Project;
 use crate::python::app;
 use crate::python::django::{self, UrlPattern};
@@ -55,10 +55,9 @@ pub(crate) struct Summary {
 }
 
 /// Loads the project and both tables: Django's URL patterns and routes.toml.
-fn load(args: &InspectArgs) -> anyhow::Result<(Vec<UrlPattern>, RouteTable)> {
+fn load(args: &InspectArgs, registry: &Registry) -> anyhow::Result<(Vec<UrlPattern>, RouteTable)> {
     let project = Project::find(&args.project)?;
-    let handlers = handlers::registry().names();
-    let table = RouteTable::read(project.config.routes_file.as_deref(), &handlers)?;
+    let table = RouteTable::read(project.config.routes_file.as_deref(), &registry.names())?;
     project.start_python()?;
     let venv = project.venv_shown();
     let patterns = Python::attach(|py| -> anyhow::Result<_> {
@@ -163,8 +162,8 @@ pub(crate) fn summarise(patterns: &[UrlPattern], table: &RouteTable) -> Summary 
 }
 
 /// `ficus routes`.
-pub fn routes(args: InspectArgs) -> anyhow::Result<()> {
-    let (patterns, table) = load(&args)?;
+pub fn routes(args: InspectArgs, registry: &Registry) -> anyhow::Result<()> {
+    let (patterns, table) = load(&args, registry)?;
     let mut summary = summarise(&patterns, &table);
     let live = live_figures(&args.live);
     match &live {
@@ -322,9 +321,9 @@ struct Findings {
 }
 
 /// `ficus check`: exit status 1 when routes.toml has an error.
-pub fn check(args: InspectArgs) -> anyhow::Result<()> {
-    let (patterns, table) = load(&args)?;
-    let findings = findings(&patterns, &table, &handlers::registry().names());
+pub fn check(args: InspectArgs, registry: &Registry) -> anyhow::Result<()> {
+    let (patterns, table) = load(&args, registry)?;
+    let findings = findings(&patterns, &table, &registry.names());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&findings)?);
     } else {

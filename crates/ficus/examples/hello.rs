@@ -1,7 +1,7 @@
 //! The ceiling for `bench/run`: the barest hyper 1 server, answering every request with
 //! `{"status": "ok"}` as JSON (like `/healthz`), on a multi-threaded tokio runtime.
 //!
-//!     cargo build --release --example hello
+//!     cargo build --release -p ficus --example hello
 //!     target/release/examples/hello 8099        # listens on 127.0.0.1:8099
 
 use std::convert::Infallible;

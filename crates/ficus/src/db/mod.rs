@@ -7,6 +7,10 @@
 //! case-insensitive searches match what the legacy views find. It never runs migrations: the
 //! schema is Django's.
 
+mod query;
+
+pub use query::{Query, Row, Scalar, Value, placeholders};
+
 use std::ffi::{CStr, c_int};
 use std::str::FromStr;
 use std::time::Duration;
@@ -48,22 +52,12 @@ pub enum DbError {
     Sql(#[from] sqlx::Error),
 }
 
-/// The pool handlers query through. Use [`on_db!`](crate::on_db) to write one query for both.
+/// The pool handlers query through: [`Database::query`] writes one query for both databases;
+/// matching on the variants gives sqlx's own API for what it does not cover.
 #[derive(Clone, Debug)]
 pub enum Database {
     Sqlite(SqlitePool),
     Postgres(PgPool),
-}
-
-/// Runs the same sqlx code against whichever pool is open: `on_db!(db, |pool| query.fetch_one(pool))`.
-#[macro_export]
-macro_rules! on_db {
-    ($db:expr, |$pool:ident| $body:expr) => {
-        match $db {
-            $crate::db::Database::Sqlite($pool) => $body,
-            $crate::db::Database::Postgres($pool) => $body,
-        }
-    };
 }
 
 impl Database {

@@ -12,10 +12,10 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::cli::{ProjectArgs, ProjectOptions};
-use crate::handlers;
 use crate::parity::requests::{self, Request};
 use crate::parity::runner::Runner;
 use crate::parity::{Difference, normalise, verdict};
+use crate::ported::Registry;
 use crate::project::Project;
 use crate::routes::RouteTable;
 
@@ -60,7 +60,7 @@ struct Outcome {
     request: Request,
 }
 
-pub fn run(args: DiffArgs) -> anyhow::Result<()> {
+pub fn run(args: DiffArgs, registry: Registry) -> anyhow::Result<()> {
     let mut listed = Vec::new();
     for file in &args.files {
         for request in requests::read(file)? {
@@ -71,7 +71,6 @@ pub fn run(args: DiffArgs) -> anyhow::Result<()> {
         app: args.app.clone(),
         options: args.options.clone(),
     })?;
-    let registry = handlers::registry();
     let routes = RouteTable::read(project.config.routes_file.as_deref(), &registry.names())?;
     let runner = Runner::start(&project, registry, routes)?;
 

@@ -1,0 +1,89 @@
+//! ficus: one Rust binary that serves an unmodified Django project in-process (through pyo3) and
+//! lets a team port it to Rust one route at a time.
+//!
+//! This crate is the engine. A migration (a team's own repository, made by `ficus init`) is a
+//! small package beside the Django project that depends on it: its ported views, registered in a
+//! [`ported::Registry`], and a `main.rs` that hands them to [`main`]:
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     ficus::main(ficus::ported::Registry::new())
+//! }
+//! ```
+
+pub mod admin;
+pub mod canary;
+pub mod cli;
+pub mod config;
+pub mod cookies;
+pub mod db;
+pub mod diff;
+pub mod inspect;
+pub mod metrics;
+pub mod parity;
+pub mod ported;
+pub mod project;
+pub mod python;
+pub mod record;
+pub mod routes;
+pub mod serve;
+pub mod server;
+pub mod shadow;
+pub mod state;
+pub mod static_files;
+pub mod supervisor;
+pub mod traffic_log;
+pub mod wsgi;
+
+/// What a ported view is written with: `use ficus::prelude::*;`.
+pub mod prelude {
+    pub use crate::db::{Database, placeholders};
+    pub use crate::ported::error::Error;
+    pub use crate::ported::extract::{Kwarg, Kwargs, QueryDict};
+    pub use crate::ported::pyjson::{PyInt, py_int, py_strip};
+    pub use crate::ported::python::PythonCalls;
+    pub use crate::ported::respond::{JsonResponse, never_cache};
+    pub use crate::ported::{AppState, Registry};
+    pub use crate::registry;
+    pub use axum::extract::State;
+    pub use axum::response::{IntoResponse, Response};
+    pub use http::StatusCode;
+}
+
+/// The versions the engine is built with, for a migration to use the same ones.
+pub use {axum, http, pyo3, serde_json, sqlx};
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// The `ficus` command with the migration's handlers: parses the command line, runs the command,
+/// and turns an error a user can cause into one sentence (`ficus: error: ...`) and status 1.
+pub fn main(registry: ported::Registry) -> ExitCode {
+    match run(std::env::args_os(), registry) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("ficus: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one `ficus` command line (`args` starts with the program name) with these handlers; the
+/// exit status it ends with. A wrong command line prints clap's message and exits, as `--help`
+/// does.
+pub fn run<I, T>(args: I, registry: ported::Registry) -> anyhow::Result<ExitCode>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
+    match cli::Cli::parse_from(args).command {
+        cli::Command::Serve(args) => serve::run(*args, registry),
+        cli::Command::Routes(args) => done(inspect::routes(args, &registry)),
+        cli::Command::Check(args) => done(inspect::check(args, &registry)),
+        cli::Command::Diff(args) => done(diff::run(args, registry)),
+        cli::Command::Reload(args) => done(state::reload(args)),
+    }
+}
