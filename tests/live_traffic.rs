@@ -109,6 +109,7 @@ fn main() {
     let site = support::Site::new();
     // Nothing else runs yet: Django reads these when Python starts, below.
     for (name, value) in site.env() {
+        // SAFETY: no other thread runs yet, so nothing reads the environment meanwhile.
         unsafe { std::env::set_var(name, value) };
     }
     let registry = legacy_migration::handlers::registry()

@@ -18,6 +18,7 @@ fn raise_open_files(wanted: u64) {
         rlim_cur: 0,
         rlim_max: 0,
     };
+    // SAFETY: getrlimit and setrlimit read and write only the rlimit struct owned here.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < wanted {
             limit.rlim_cur = wanted.min(limit.rlim_max);

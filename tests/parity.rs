@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use ficus::cli::{ProjectArgs, ProjectOptions};
 use ficus::parity::requests::{self, Request};
 use ficus::parity::runner::Runner;
 use ficus::parity::{Verdict, normalise, verdict};
@@ -45,24 +44,16 @@ fn main() {
     // else runs yet, so setting it here races with no one.
     let site = support::Site::new();
     for (name, value) in site.env() {
+        // SAFETY: no other thread runs yet, so nothing reads the environment meanwhile.
         unsafe { std::env::set_var(name, value) };
     }
-    let project = ficus::project::Project::find(&ProjectArgs {
-        app: None,
-        options: ProjectOptions {
-            routes: Some(support::repo().join("routes.toml")),
-            venv: Some(support::venv()),
-            ..ProjectOptions::default()
-        },
-    })
-    .expect("the legacy project");
-    let registry = legacy_migration::handlers::registry();
-    let routes =
-        ficus::routes::RouteTable::read(project.config.routes_file.as_deref(), &registry.names())
-            .expect("routes.toml");
-    let runner = Arc::new(Mutex::new(
-        Runner::start(&project, registry, routes).expect("the parity runner"),
-    ));
+    let runner = Runner::for_project(
+        &support::repo().join("routes.toml"),
+        &support::venv(),
+        legacy_migration::handlers::registry(),
+    )
+    .expect("the parity runner on the legacy project");
+    let runner = Arc::new(Mutex::new(runner));
 
     let mut trials = Vec::new();
     let mut expected = BTreeSet::new();

@@ -2,7 +2,8 @@
 //! on a port of its own with a fresh copy of the seeded legacy database, and speak raw HTTP/1.1 to it
 //! over real sockets.
 
-#![allow(dead_code)]
+// Each test binary uses part of it, and its items are the tests' own, not an API.
+#![allow(dead_code, unreachable_pub)]
 
 pub mod in_process;
 

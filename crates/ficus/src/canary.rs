@@ -15,7 +15,7 @@ use crate::routes::{Route, Sticky};
 const BUCKETS: u64 = 10_000;
 
 /// Whether the Rust handler serves this client on this canary route.
-pub fn serves(route: &Route, headers: &HeaderMap, client: IpAddr) -> bool {
+pub(crate) fn serves(route: &Route, headers: &HeaderMap, client: IpAddr) -> bool {
     let key = key(&route.sticky, headers, client);
     let bucket = mix(fnv1a(&key)) % BUCKETS;
     (bucket as f64) < route.percent * (BUCKETS as f64 / 100.0)

@@ -12,13 +12,13 @@ use clap::{Args, Parser, Subcommand};
     version,
     about = "Serve an unmodified Django project in-process, and port it to Rust one route at a time."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Serve a WSGI application (a Django project) over HTTP, as gunicorn would.
     Serve(Box<ServeArgs>),
     /// List every Django URL pattern beside its state in routes.toml (rust, shadow, django).
@@ -33,7 +33,7 @@ pub enum Command {
 
 /// Which running server a command talks to.
 #[derive(Debug, Clone, Args)]
-pub struct ServerArgs {
+pub(crate) struct ServerArgs {
     /// The server's address (`http://127.0.0.1:8000`). Defaults to the one in the state file
     /// that `ficus serve` writes.
     #[arg(long)]
@@ -53,7 +53,7 @@ pub struct ServerArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
 
@@ -208,7 +208,7 @@ pub struct ProjectOptions {
 
 /// `ficus routes` and `ficus check`.
 #[derive(Debug, Clone, Args)]
-pub struct InspectArgs {
+pub(crate) struct InspectArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
 

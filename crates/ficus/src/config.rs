@@ -39,7 +39,7 @@ pub enum ConfigError {
 
 /// The `[django]` section of routes.toml.
 #[derive(Debug, Default, Deserialize)]
-pub struct DjangoSection {
+pub(crate) struct DjangoSection {
     pub wsgi: Option<String>,
     pub settings: Option<String>,
     /// A directory put on sys.path, relative to the routes file.
@@ -98,7 +98,7 @@ pub struct AppConfig {
 }
 
 /// Reads the routes file (when there is one), changes directory if asked, and resolves the app.
-pub fn resolve(args: &ProjectArgs) -> Result<AppConfig, ConfigError> {
+pub(crate) fn resolve(args: &ProjectArgs) -> Result<AppConfig, ConfigError> {
     let (routes_path, explicit) = match &args.options.routes {
         Some(path) => (path.clone(), true),
         None => (PathBuf::from("routes.toml"), false),

@@ -4,7 +4,10 @@
 use http::HeaderMap;
 
 /// Every non-empty value of the cookie `name`, in header order.
-pub fn values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+pub(crate) fn values<'a>(
+    headers: &'a HeaderMap,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
     headers
         .get_all(http::header::COOKIE)
         .iter()

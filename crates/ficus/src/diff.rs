@@ -20,7 +20,7 @@ use crate::project::Project;
 use crate::routes::RouteTable;
 
 #[derive(Debug, Clone, Args)]
-pub struct DiffArgs {
+pub(crate) struct DiffArgs {
     /// Request lists (`.toml`) or recorded traffic (`.jsonl`).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -60,7 +60,7 @@ struct Outcome {
     request: Request,
 }
 
-pub fn run(args: DiffArgs, registry: Registry) -> anyhow::Result<()> {
+pub(crate) fn run(args: DiffArgs, registry: Registry) -> anyhow::Result<()> {
     let mut listed = Vec::new();
     for file in &args.files {
         for request in requests::read(file)? {

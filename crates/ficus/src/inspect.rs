@@ -162,7 +162,7 @@ pub(crate) fn summarise(patterns: &[UrlPattern], table: &RouteTable) -> Summary 
 }
 
 /// `ficus routes`.
-pub fn routes(args: InspectArgs, registry: &Registry) -> anyhow::Result<()> {
+pub(crate) fn routes(args: InspectArgs, registry: &Registry) -> anyhow::Result<()> {
     let (patterns, table) = load(&args, registry)?;
     let mut summary = summarise(&patterns, &table);
     let live = live_figures(&args.live);
@@ -321,7 +321,7 @@ struct Findings {
 }
 
 /// `ficus check`: exit status 1 when routes.toml has an error.
-pub fn check(args: InspectArgs, registry: &Registry) -> anyhow::Result<()> {
+pub(crate) fn check(args: InspectArgs, registry: &Registry) -> anyhow::Result<()> {
     let (patterns, table) = load(&args, registry)?;
     let findings = findings(&patterns, &table, &registry.names());
     if args.json {

@@ -11,29 +11,31 @@
 //! }
 //! ```
 
-pub mod admin;
-pub mod canary;
-pub mod cli;
-pub mod config;
-pub mod cookies;
+// The porting toolkit and the parity engine are public (through `prelude`, and for a
+// migration's parity tests); everything else is the engine's own.
+mod admin;
+mod canary;
+mod cli;
+mod config;
+mod cookies;
 pub mod db;
-pub mod diff;
-pub mod inspect;
-pub mod metrics;
+mod diff;
+mod inspect;
+mod metrics;
 pub mod parity;
 pub mod ported;
-pub mod project;
-pub mod python;
-pub mod record;
-pub mod routes;
-pub mod serve;
-pub mod server;
-pub mod shadow;
-pub mod state;
-pub mod static_files;
-pub mod supervisor;
-pub mod traffic_log;
-pub mod wsgi;
+mod project;
+mod python;
+mod record;
+mod routes;
+mod serve;
+mod server;
+mod shadow;
+mod state;
+mod static_files;
+mod supervisor;
+mod traffic_log;
+mod wsgi;
 
 /// What a ported view is written with: `use ficus::prelude::*;`.
 pub mod prelude {

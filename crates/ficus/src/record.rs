@@ -13,14 +13,14 @@ use base64::Engine;
 
 use crate::traffic_log::{RotatingLog, redact_body, redact_headers};
 
-pub struct Recorder {
+pub(crate) struct Recorder {
     log: RotatingLog,
     counter: AtomicU64,
     sampler: std::hash::RandomState,
 }
 
 impl Recorder {
-    pub fn new(path: PathBuf, max_bytes: u64) -> Self {
+    pub(crate) fn new(path: PathBuf, max_bytes: u64) -> Self {
         Self {
             log: RotatingLog::new("recorded-traffic log", path, max_bytes),
             counter: AtomicU64::new(0),
@@ -29,7 +29,7 @@ impl Recorder {
     }
 
     /// Whether this request is in a `rate` sample (0 to 1).
-    pub fn sampled(&self, rate: f64) -> bool {
+    pub(crate) fn sampled(&self, rate: f64) -> bool {
         if rate <= 0.0 {
             return false;
         }
@@ -38,7 +38,7 @@ impl Recorder {
     }
 
     /// Appends one request; `route` is its routes.toml path, if listed.
-    pub fn write(&self, parts: &http::request::Parts, body: &[u8], route: Option<&str>) {
+    pub(crate) fn write(&self, parts: &http::request::Parts, body: &[u8], route: Option<&str>) {
         let content_type = parts
             .headers
             .get(http::header::CONTENT_TYPE)

@@ -37,7 +37,7 @@ use crate::wsgi::WsgiApp;
 /// Serves with the migration's handlers until a signal stops the server; the exit status it
 /// stopped with, or the start-up error. The caller (`main`) exits right after: Python threads
 /// may still be attached, and the interpreter is never finalised.
-pub fn run(args: ServeArgs, registry: Registry) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: ServeArgs, registry: Registry) -> anyhow::Result<ExitCode> {
     init_logging();
     let worker = supervisor::worker()?;
     let project = Project::find(&args.project)?;

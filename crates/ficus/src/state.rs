@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::ServerArgs;
 
-pub const DEFAULT_PATH: &str = ".ficus/server.json";
+pub(crate) const DEFAULT_PATH: &str = ".ficus/server.json";
 
 #[derive(Debug, Serialize, Deserialize)]
-pub struct State {
+pub(crate) struct State {
     pub pid: u32,
     /// Where the admin paths answer, as `http://127.0.0.1:8000`.
     pub url: String,
@@ -27,7 +27,7 @@ pub struct State {
 impl State {
     /// The state of this process, listening on `addr` (a wildcard address is reached through
     /// loopback, which the admin paths admit without a token).
-    pub fn of_this_process(addr: SocketAddr) -> Self {
+    pub(crate) fn of_this_process(addr: SocketAddr) -> Self {
         let mut reach = addr;
         if reach.ip().is_unspecified() {
             reach.set_ip(match addr {
@@ -41,7 +41,7 @@ impl State {
         }
     }
 
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+    pub(crate) fn write(&self, path: &Path) -> std::io::Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
@@ -49,7 +49,7 @@ impl State {
     }
 
     /// Removes the file if it is still this process's (another server may have written it since).
-    pub fn remove(path: &Path) {
+    pub(crate) fn remove(path: &Path) {
         if let Ok(text) = std::fs::read(path)
             && let Ok(state) = serde_json::from_slice::<State>(&text)
             && state.pid == std::process::id()
@@ -61,7 +61,7 @@ impl State {
 
 /// The server a command should talk to: `--server`, else the state file; None when neither
 /// names one.
-pub fn server_url(args: &ServerArgs) -> anyhow::Result<Option<String>> {
+pub(crate) fn server_url(args: &ServerArgs) -> anyhow::Result<Option<String>> {
     if let Some(url) = &args.server {
         return Ok(Some(url.trim_end_matches('/').to_owned()));
     }
@@ -78,13 +78,13 @@ pub fn server_url(args: &ServerArgs) -> anyhow::Result<Option<String>> {
 }
 
 /// An answer from the server: status and body.
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub body: String,
 }
 
 /// Sends one request to a ficus server's admin path.
-pub fn request(
+pub(crate) fn request(
     url: &str,
     method: &str,
     path: &str,
@@ -132,7 +132,7 @@ pub fn request(
 }
 
 /// `ficus reload`.
-pub fn reload(args: ServerArgs) -> anyhow::Result<()> {
+pub(crate) fn reload(args: ServerArgs) -> anyhow::Result<()> {
     let Some(url) = server_url(&args)? else {
         bail!(
             "no running ficus server was found: {} does not exist (start one with `ficus serve`, or pass --server URL)",
@@ -160,6 +160,6 @@ pub fn reload(args: ServerArgs) -> anyhow::Result<()> {
 }
 
 /// The state file path a server uses; None when it writes none (`--state-file ""`).
-pub fn file(path: &str) -> Option<PathBuf> {
+pub(crate) fn file(path: &str) -> Option<PathBuf> {
     (!path.is_empty()).then(|| PathBuf::from(path))
 }

@@ -17,7 +17,7 @@ use crate::server::body::{Body, ChannelBody, empty};
 
 const CHUNK: usize = 64 * 1024;
 
-pub struct StaticFiles {
+pub(crate) struct StaticFiles {
     prefix: String,
     root: PathBuf,
 }
@@ -25,13 +25,13 @@ pub struct StaticFiles {
 impl StaticFiles {
     /// `prefix` is STATIC_URL (ending in `/`); a root that does not exist yet is fine (nothing
     /// is served until collectstatic fills it).
-    pub fn new(prefix: String, root: &Path) -> Self {
+    pub(crate) fn new(prefix: String, root: &Path) -> Self {
         let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
         Self { prefix, root }
     }
 
     /// The file a request path names, if it is safely inside the root and exists.
-    pub fn resolve(&self, raw_path: &str) -> Option<PathBuf> {
+    pub(crate) fn resolve(&self, raw_path: &str) -> Option<PathBuf> {
         let rest = raw_path.strip_prefix(&self.prefix)?;
         let decoded = percent_encoding::percent_decode_str(rest)
             .decode_utf8()
@@ -51,7 +51,7 @@ impl StaticFiles {
     }
 
     /// A response for GET/HEAD of a static file, or None to let Django answer.
-    pub async fn serve(
+    pub(crate) async fn serve(
         &self,
         method: &Method,
         raw_path: &str,

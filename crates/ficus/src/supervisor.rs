@@ -19,9 +19,9 @@ use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{SignalKind, signal};
 
 /// The inherited listening sockets of a worker, as `3,4`.
-pub const WORKER_FDS: &str = "FICUS_WORKER_FDS";
+pub(crate) const WORKER_FDS: &str = "FICUS_WORKER_FDS";
 /// Which worker this is (1 to N), for its log lines.
-pub const WORKER_ID: &str = "FICUS_WORKER_ID";
+pub(crate) const WORKER_ID: &str = "FICUS_WORKER_ID";
 /// Where a worker says it is serving.
 const READY_FD: &str = "FICUS_READY_FD";
 /// The main process, which a worker asks to pass a reload on to every worker.
@@ -32,13 +32,13 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// This process's part when it is a worker: its id and its inherited sockets.
-pub struct Worker {
+pub(crate) struct Worker {
     pub id: usize,
     pub listeners: Vec<TcpListener>,
 }
 
 /// The sockets and id a supervisor gave this process, when it is a worker.
-pub fn worker() -> anyhow::Result<Option<Worker>> {
+pub(crate) fn worker() -> anyhow::Result<Option<Worker>> {
     let Ok(fds) = std::env::var(WORKER_FDS) else {
         return Ok(None);
     };
@@ -53,7 +53,8 @@ pub fn worker() -> anyhow::Result<Option<Worker>> {
                 .trim()
                 .parse()
                 .with_context(|| format!("{WORKER_FDS} holds `{fd}`, not a file descriptor"))?;
-            // The supervisor handed this descriptor over for exactly this; nothing else owns it.
+            // SAFETY: the supervisor handed this descriptor over for exactly this; nothing else
+            // in the process owns it, so the listener may take ownership.
             let listener = unsafe { TcpListener::from_raw_fd(fd) };
             set_inherited(fd, false)?;
             listener.set_nonblocking(true)?;
@@ -64,7 +65,7 @@ pub fn worker() -> anyhow::Result<Option<Worker>> {
 }
 
 /// Tells the supervisor this worker is serving (a no-op outside a supervisor).
-pub fn notify_ready() {
+pub(crate) fn notify_ready() {
     let Some(fd) = std::env::var(READY_FD)
         .ok()
         .and_then(|v| v.parse::<RawFd>().ok())
@@ -72,7 +73,8 @@ pub fn notify_ready() {
         return;
     };
     use std::io::Write;
-    // The descriptor is the worker's end of the readiness socket, handed over at spawn.
+    // SAFETY: the descriptor is the worker's end of the readiness socket, handed over at spawn
+    // and owned by nothing else; this is the only place that takes it.
     let mut stream = unsafe { UnixStream::from_raw_fd(fd) };
     // One write, so lines of workers starting together never interleave.
     let _ = stream.write_all(format!("{}\n", std::process::id()).as_bytes());
@@ -80,18 +82,20 @@ pub fn notify_ready() {
 
 /// Asks the supervisor to pass a reload on to every worker (`ficus reload` reaches only one);
 /// false outside a supervisor.
-pub fn reload_all_workers() -> bool {
+pub(crate) fn reload_all_workers() -> bool {
     let Some(pid) = std::env::var(SUPERVISOR_PID)
         .ok()
         .and_then(|v| v.parse::<i32>().ok())
     else {
         return false;
     };
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
     unsafe { libc::kill(pid, libc::SIGHUP) == 0 }
 }
 
 /// Clears (or sets) close-on-exec, so a descriptor is (or is not) inherited by `exec`.
 fn set_inherited(fd: RawFd, inherited: bool) -> std::io::Result<()> {
+    // SAFETY: F_GETFD reads the descriptor's flags; an invalid descriptor is an error, not UB.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
     if flags < 0 {
         return Err(std::io::Error::last_os_error());
@@ -101,6 +105,7 @@ fn set_inherited(fd: RawFd, inherited: bool) -> std::io::Result<()> {
     } else {
         flags | libc::FD_CLOEXEC
     };
+    // SAFETY: F_SETFD with an integer argument only changes the descriptor's flags.
     if unsafe { libc::fcntl(fd, libc::F_SETFD, flags) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -108,7 +113,7 @@ fn set_inherited(fd: RawFd, inherited: bool) -> std::io::Result<()> {
 }
 
 /// What the supervisor needs beyond the sockets.
-pub struct Plan {
+pub(crate) struct Plan {
     pub workers: usize,
     pub graceful_timeout: Duration,
     /// Called once every worker has said it is serving (writes the state file).
@@ -118,7 +123,7 @@ pub struct Plan {
 }
 
 /// Runs the workers until a signal stops them; the process's exit status.
-pub fn run(listeners: Vec<TcpListener>, plan: Plan) -> anyhow::Result<i32> {
+pub(crate) fn run(listeners: Vec<TcpListener>, plan: Plan) -> anyhow::Result<i32> {
     let fds = listeners
         .iter()
         .map(|l| {
@@ -176,7 +181,9 @@ async fn supervise(
             .env(SUPERVISOR_PID, std::process::id().to_string())
             .kill_on_drop(false);
         // A worker must not outlive its supervisor (killed with SIGKILL, say): the kernel sends
-        // it SIGTERM then, and it drains. prctl is async-signal-safe, as pre_exec requires.
+        // it SIGTERM then, and it drains.
+        // SAFETY: the closure only calls prctl, which is async-signal-safe and allocates
+        // nothing, as pre_exec requires between fork and exec.
         unsafe {
             command.pre_exec(|| {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
@@ -315,6 +322,7 @@ fn watch(
 fn signal_all(running: &BTreeMap<usize, Running>, signal: i32) {
     for worker in running.values() {
         if let Ok(pid) = i32::try_from(worker.pid) {
+            // SAFETY: kill(2) takes plain integers and touches no memory of ours.
             unsafe { libc::kill(pid, signal) };
         }
     }

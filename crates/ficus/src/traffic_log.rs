@@ -38,7 +38,7 @@ const SECRET_FIELDS: [&str; 9] = [
 
 const REDACTED: &str = "[redacted]";
 
-pub fn redact_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
+pub(crate) fn redact_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(name, value)| {
@@ -59,7 +59,7 @@ fn secret_field(name: &str) -> bool {
 
 /// The request body as it may be written: secret fields of form and JSON bodies redacted,
 /// multipart bodies (uploads, often personal files) left out. None when nothing may be kept.
-pub fn redact_body(content_type: Option<&str>, body: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn redact_body(content_type: Option<&str>, body: &[u8]) -> Option<Vec<u8>> {
     let media = content_type
         .and_then(|c| c.split(';').next())
         .map(|c| c.trim().to_ascii_lowercase())
@@ -111,7 +111,7 @@ fn redact_json(value: &mut serde_json::Value) -> bool {
     }
 }
 
-pub struct RotatingLog {
+pub(crate) struct RotatingLog {
     what: &'static str,
     path: PathBuf,
     max_bytes: u64,
@@ -120,7 +120,7 @@ pub struct RotatingLog {
 
 impl RotatingLog {
     /// `what` names the log in error messages ("shadow log").
-    pub fn new(what: &'static str, path: PathBuf, max_bytes: u64) -> Self {
+    pub(crate) fn new(what: &'static str, path: PathBuf, max_bytes: u64) -> Self {
         Self {
             what,
             path,
@@ -129,13 +129,13 @@ impl RotatingLog {
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Appends one line; rotates first when it would pass the limit. Errors are logged, never
     /// passed on: the log must not disturb serving.
-    pub fn append(&self, line: &str) {
+    pub(crate) fn append(&self, line: &str) {
         let Ok(mut guard) = self.file.lock() else {
             return;
         };

@@ -6,7 +6,7 @@
 //! (`--admin-token`). Any other request to these paths goes on to Django as if ficus had no such
 //! paths, so a project's own `/metrics` view keeps working for the public.
 
-pub mod peers;
+pub(crate) mod peers;
 mod status;
 
 use std::sync::Arc;
@@ -25,11 +25,11 @@ const DASHBOARD: &str = include_str!("dashboard.html");
 const TOKEN_COOKIE: &str = "ficus_admin";
 /// Asked of reload requests so a web page elsewhere cannot trigger one from a browser (a
 /// custom header needs a CORS preflight, which ficus never grants).
-pub const RELOAD_HEADER: &str = "x-ficus-reload";
+pub(crate) const RELOAD_HEADER: &str = "x-ficus-reload";
 
 /// How the operator's pages are reached.
 #[derive(Debug, Clone, Default)]
-pub struct Admin {
+pub(crate) struct Admin {
     /// Lets requests from other hosts in when they carry it.
     pub token: Option<String>,
     /// Where Prometheus scrapes (`/metrics`); None turns it off.
@@ -90,7 +90,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Answers the operator's paths; None hands the request on (not one of them, or not admitted).
-pub async fn serve<B>(
+pub(crate) async fn serve<B>(
     shared: &Arc<Shared>,
     conn: &Connection,
     req: &Request<B>,

@@ -12,11 +12,11 @@ use crate::metrics::Snapshot;
 use crate::server::service::Shared;
 
 /// Where workers publish, set by the supervisor.
-pub const RUN_DIR: &str = "FICUS_RUN_DIR";
+pub(crate) const RUN_DIR: &str = "FICUS_RUN_DIR";
 const EVERY: Duration = Duration::from_secs(1);
 
 /// This process's figures as they are now.
-pub fn local(shared: &Shared) -> Snapshot {
+pub(crate) fn local(shared: &Shared) -> Snapshot {
     Snapshot {
         routes: shared.metrics.snapshot(),
         shadow: shared
@@ -36,7 +36,7 @@ pub fn local(shared: &Shared) -> Snapshot {
 }
 
 /// The server's figures: this worker's live ones plus every other worker's latest.
-pub fn gather(shared: &Shared) -> Snapshot {
+pub(crate) fn gather(shared: &Shared) -> Snapshot {
     let mut total = local(shared);
     let Some((dir, me)) = run_dir() else {
         return total;
@@ -67,7 +67,7 @@ fn run_dir() -> Option<(PathBuf, PathBuf)> {
 }
 
 /// Publishes this worker's figures every second, for as long as the server runs.
-pub async fn publish(shared: std::sync::Arc<Shared>) {
+pub(crate) async fn publish(shared: std::sync::Arc<Shared>) {
     let Some((_, me)) = run_dir() else {
         return;
     };

@@ -11,7 +11,7 @@ use crate::metrics::{Backend, FiguresSnapshot};
 use crate::routes::Mode;
 use crate::server::service::Shared;
 
-pub fn status(shared: &Shared) -> Value {
+pub(super) fn status(shared: &Shared) -> Value {
     let table = shared.routes.table();
     let summary = summarise(&shared.admin.patterns, &table);
     let snapshot = super::peers::gather(shared);

@@ -28,11 +28,17 @@ const MAX_CONNECTIONS: u32 = 8;
 /// What ficus needs of Django's `DATABASES["default"]`.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct DatabaseSettings {
+    /// `ENGINE`, as `django.db.backends.sqlite3`.
     pub engine: String,
+    /// `NAME`: the SQLite file, or the PostgreSQL database.
     pub name: String,
+    /// `USER`.
     pub user: String,
+    /// `PASSWORD`.
     pub password: String,
+    /// `HOST`.
     pub host: String,
+    /// `PORT`.
     pub port: String,
     /// `OPTIONS["timeout"]` for SQLite (seconds to wait for a lock).
     pub timeout: Option<f64>,
@@ -40,14 +46,18 @@ pub struct DatabaseSettings {
     pub sslmode: Option<String>,
 }
 
+/// Why the shared database cannot be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// Django uses a database sqlx does not speak.
     #[error(
         "Django's database engine is {0}; the Rust handlers support SQLite and PostgreSQL only"
     )]
     UnsupportedEngine(String),
+    /// A setting that cannot be followed (an in-memory SQLite database, a port that is no number).
     #[error("the database settings are not usable: {0}")]
     BadSettings(String),
+    /// sqlx refused the connection options.
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }
@@ -56,7 +66,9 @@ pub enum DbError {
 /// matching on the variants gives sqlx's own API for what it does not cover.
 #[derive(Clone, Debug)]
 pub enum Database {
+    /// Django's `django.db.backends.sqlite3`.
     Sqlite(SqlitePool),
+    /// Django's `django.db.backends.postgresql`.
     Postgres(PgPool),
 }
 

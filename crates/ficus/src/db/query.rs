@@ -13,12 +13,19 @@ use super::Database;
 /// A value bound to a placeholder.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// SQL NULL (`None` of an `Option`).
     Null,
+    /// A boolean.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A floating-point number.
     Float(f64),
+    /// Text.
     Text(String),
+    /// A blob.
     Bytes(Vec<u8>),
+    /// An aware datetime, as Django stores it with `USE_TZ`.
     Timestamp(DateTime<Utc>),
 }
 

@@ -5,10 +5,10 @@
 //! Counting is lock-free on the request path once a route's counters exist; nothing here may
 //! block or allocate per request beyond the first request of a route.
 
-pub mod prometheus;
+pub(crate) mod prometheus;
 mod snapshot;
 
-pub use snapshot::{FiguresSnapshot, RouteSnapshot, Snapshot};
+pub(crate) use snapshot::{FiguresSnapshot, RouteSnapshot, Snapshot};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -18,17 +18,17 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 /// Upper bounds of the latency histogram buckets, in seconds (the last bucket is +Inf).
-pub const BUCKETS: [f64; 14] = [
+pub(crate) const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
 /// The route label of requests no routes.toml entry lists.
-pub const UNLISTED: &str = "(unlisted)";
+pub(crate) const UNLISTED: &str = "(unlisted)";
 
 /// Who produced an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Backend {
+pub(crate) enum Backend {
     Rust,
     Django,
     /// ficus itself: static files, refused request heads, its own pages.
@@ -36,7 +36,7 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Backend::Rust => "rust",
             Backend::Django => "django",
@@ -47,7 +47,7 @@ impl Backend {
 
 /// Counters of one backend on one route.
 #[derive(Default)]
-pub struct Figures {
+pub(crate) struct Figures {
     /// Responses by status class: 1xx to 5xx.
     classes: [AtomicU64; 5],
     /// Latency histogram, not cumulative: `buckets[i]` counts answers in (BUCKETS[i-1], BUCKETS[i]],
@@ -72,7 +72,7 @@ impl Figures {
     }
 
     /// The counts as they are now, as plain numbers.
-    pub fn snapshot(&self) -> FiguresSnapshot {
+    pub(crate) fn snapshot(&self) -> FiguresSnapshot {
         FiguresSnapshot {
             classes: self
                 .classes
@@ -91,7 +91,7 @@ impl Figures {
 
 /// Everything counted for one route label.
 #[derive(Default)]
-pub struct RouteFigures {
+pub(crate) struct RouteFigures {
     pub rust: Figures,
     pub django: Figures,
     pub ficus: Figures,
@@ -103,7 +103,7 @@ pub struct RouteFigures {
 }
 
 impl RouteFigures {
-    pub fn backend(&self, backend: Backend) -> &Figures {
+    pub(crate) fn backend(&self, backend: Backend) -> &Figures {
         match backend {
             Backend::Rust => &self.rust,
             Backend::Django => &self.django,
@@ -122,7 +122,7 @@ impl RouteFigures {
     }
 }
 
-pub struct Metrics {
+pub(crate) struct Metrics {
     started: Instant,
     in_flight: AtomicI64,
     routes: RwLock<BTreeMap<String, Arc<RouteFigures>>>,
@@ -135,7 +135,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             started: Instant::now(),
             in_flight: AtomicI64::new(0),
@@ -143,12 +143,12 @@ impl Metrics {
         }
     }
 
-    pub fn uptime(&self) -> Duration {
+    pub(crate) fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
 
     /// The counters of a route label, created on first use.
-    pub fn route(&self, label: &str) -> Arc<RouteFigures> {
+    pub(crate) fn route(&self, label: &str) -> Arc<RouteFigures> {
         if let Ok(routes) = self.routes.read()
             && let Some(figures) = routes.get(label)
         {
@@ -161,7 +161,7 @@ impl Metrics {
     }
 
     /// Every route label with its counters, in label order.
-    pub fn routes(&self) -> Vec<(String, Arc<RouteFigures>)> {
+    pub(crate) fn routes(&self) -> Vec<(String, Arc<RouteFigures>)> {
         self.routes
             .read()
             .map(|r| r.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -169,22 +169,22 @@ impl Metrics {
     }
 
     /// Counts one answer.
-    pub fn record(&self, label: &str, backend: Backend, status: u16, latency: Duration) {
+    pub(crate) fn record(&self, label: &str, backend: Backend, status: u16, latency: Duration) {
         self.route(label).backend(backend).record(status, latency);
     }
 
     /// Marks a request in flight until the guard is dropped.
-    pub fn in_flight(self: &Arc<Self>) -> InFlight {
+    pub(crate) fn in_flight(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self.clone())
     }
 
-    pub fn in_flight_now(&self) -> i64 {
+    pub(crate) fn in_flight_now(&self) -> i64 {
         self.in_flight.load(Ordering::Relaxed)
     }
 
     /// Every route's counts as plain numbers (to merge with other workers', and to show).
-    pub fn snapshot(&self) -> BTreeMap<String, RouteSnapshot> {
+    pub(crate) fn snapshot(&self) -> BTreeMap<String, RouteSnapshot> {
         self.routes()
             .into_iter()
             .map(|(label, figures)| (label, figures.snapshot()))
@@ -193,7 +193,7 @@ impl Metrics {
 }
 
 /// A request being answered; dropping it ends its count.
-pub struct InFlight(Arc<Metrics>);
+pub(crate) struct InFlight(Arc<Metrics>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {

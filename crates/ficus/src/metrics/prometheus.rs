@@ -11,15 +11,15 @@ use crate::shadow::RouteStats;
 
 /// What the Python thread pool is doing right now.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
-pub struct PoolFigures {
+pub(crate) struct PoolFigures {
     pub threads: usize,
     pub busy: usize,
     pub queued: usize,
 }
 
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub fn render(snapshot: &Snapshot, uptime: Duration) -> String {
+pub(crate) fn render(snapshot: &Snapshot, uptime: Duration) -> String {
     let mut out = String::new();
     let routes: Vec<(&String, &RouteSnapshot)> = snapshot.routes.iter().collect();
     let (shadow, pool) = (&snapshot.shadow, snapshot.pool);

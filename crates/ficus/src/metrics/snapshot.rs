@@ -16,7 +16,7 @@ use crate::shadow::RouteStats;
 
 /// One backend's counts on one route.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct FiguresSnapshot {
+pub(crate) struct FiguresSnapshot {
     /// Responses by status class, 1xx to 5xx.
     pub classes: Vec<u64>,
     /// Latency histogram, not cumulative (see `super::Figures`).
@@ -26,7 +26,7 @@ pub struct FiguresSnapshot {
 
 /// Everything counted for one route label.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RouteSnapshot {
+pub(crate) struct RouteSnapshot {
     pub rust: FiguresSnapshot,
     pub django: FiguresSnapshot,
     pub ficus: FiguresSnapshot,
@@ -36,7 +36,7 @@ pub struct RouteSnapshot {
 
 /// The whole server's figures at one moment.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub routes: BTreeMap<String, RouteSnapshot>,
     pub shadow: BTreeMap<String, RouteStats>,
     pub pool: PoolFigures,
@@ -64,12 +64,12 @@ impl FiguresSnapshot {
         self.sum_micros += other.sum_micros;
     }
 
-    pub fn requests(&self) -> u64 {
+    pub(crate) fn requests(&self) -> u64 {
         self.classes.iter().sum()
     }
 
     /// Responses by class label ("2xx"), leaving out empty classes.
-    pub fn classes(&self) -> BTreeMap<String, u64> {
+    pub(crate) fn classes(&self) -> BTreeMap<String, u64> {
         self.classes
             .iter()
             .enumerate()
@@ -79,7 +79,7 @@ impl FiguresSnapshot {
     }
 
     /// Cumulative bucket counts, as Prometheus wants them (the last is +Inf, the total).
-    pub fn cumulative(&self) -> Vec<u64> {
+    pub(crate) fn cumulative(&self) -> Vec<u64> {
         let mut total = 0;
         self.buckets
             .iter()
@@ -90,13 +90,13 @@ impl FiguresSnapshot {
             .collect()
     }
 
-    pub fn sum_seconds(&self) -> f64 {
+    pub(crate) fn sum_seconds(&self) -> f64 {
         self.sum_micros as f64 / 1e6
     }
 
     /// The `q` quantile (0 to 1) in milliseconds, interpolated within its bucket as Prometheus's
     /// `histogram_quantile` does; None before the first answer.
-    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+    pub(crate) fn quantile_ms(&self, q: f64) -> Option<f64> {
         let cumulative = self.cumulative();
         let total = *cumulative.last()?;
         if total == 0 {
@@ -121,7 +121,7 @@ impl FiguresSnapshot {
 }
 
 impl RouteSnapshot {
-    pub fn backend(&self, backend: super::Backend) -> &FiguresSnapshot {
+    pub(crate) fn backend(&self, backend: super::Backend) -> &FiguresSnapshot {
         match backend {
             super::Backend::Rust => &self.rust,
             super::Backend::Django => &self.django,
@@ -140,7 +140,7 @@ impl RouteSnapshot {
 
 impl Snapshot {
     /// Adds another worker's figures to these.
-    pub fn merge(&mut self, other: &Snapshot) {
+    pub(crate) fn merge(&mut self, other: &Snapshot) {
         for (label, route) in &other.routes {
             self.routes.entry(label.clone()).or_default().merge(route);
         }
@@ -167,7 +167,7 @@ impl Snapshot {
     }
 
     /// A route's figures; zeros when it has had no traffic.
-    pub fn route(&self, label: &str) -> RouteSnapshot {
+    pub(crate) fn route(&self, label: &str) -> RouteSnapshot {
         self.routes.get(label).cloned().unwrap_or_default()
     }
 }

@@ -18,7 +18,9 @@ use super::normalise::{Body, JsonStyle, Normalised};
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(tag = "at", content = "name", rename_all = "snake_case")]
 pub enum Location {
+    /// The status code.
     Status,
+    /// The header of this name.
     Header(String),
     /// Same JSON data written differently (separators, escaping).
     JsonStyle,
@@ -31,8 +33,11 @@ pub enum Location {
 /// One difference between Django's answer and another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Difference {
+    /// Where the answers differ.
     pub location: Location,
+    /// Django's side there.
     pub django: String,
+    /// The other side there (Rust's, or Django's second answer).
     pub other: String,
     /// For text bodies: the changed lines, as a unified diff.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,11 +53,14 @@ pub struct Difference {
 /// The outcome for one request: real differences, and what was set aside as noise.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
+    /// Differences Django does not make with itself: porting bugs.
     pub differences: Vec<Difference>,
+    /// Differences Django also makes with itself.
     pub noise: Vec<Difference>,
 }
 
 impl Verdict {
+    /// Whether the other side answers as Django does, noise aside.
     pub fn matches(&self) -> bool {
         self.differences.is_empty()
     }

@@ -24,13 +24,16 @@ use bytes::Bytes;
 /// One HTTP answer as a client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
+    /// The status code.
     pub status: u16,
     /// In the order they were sent, names as written.
     pub headers: Vec<(String, String)>,
+    /// The whole body.
     pub body: Bytes,
 }
 
 impl Answer {
+    /// The first header of this name (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

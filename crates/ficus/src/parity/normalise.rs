@@ -31,18 +31,25 @@ pub struct Rules {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Body {
+    /// No body.
     Empty,
     /// Parsed JSON with object keys sorted, and how the text was written.
     Json {
+        /// The data.
         value: Value,
+        /// How it was written.
         style: JsonStyle,
     },
+    /// UTF-8 text, after the route's filters.
     Text {
+        /// The text.
         text: String,
     },
     /// Compared by length and digest; shown as such.
     Binary {
+        /// Bytes in the body.
         length: usize,
+        /// Its digest, in hex.
         digest: String,
     },
 }
@@ -62,9 +69,11 @@ pub struct JsonStyle {
 /// An answer ready to compare.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Normalised {
+    /// The status code.
     pub status: u16,
     /// Lower-cased names sorted; values of one name keep their order.
     pub headers: Vec<(String, String)>,
+    /// The body, in the form it is compared in.
     pub body: Body,
 }
 
@@ -82,6 +91,8 @@ static CSRF_FIELD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(name="csrfmiddlewaretoken" value=")[^"]*(")"#).expect("constant regex")
 });
 
+/// An answer with what always differs between runs set aside (dates, tokens, header order, JSON
+/// key order) and the route's own rules applied.
 pub fn normalise(answer: &Answer, rules: &Rules) -> Normalised {
     let (body, rewritten) = body(answer, rules);
     let ignored = |name: &str| {

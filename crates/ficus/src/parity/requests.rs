@@ -12,12 +12,17 @@ use serde::{Deserialize, Serialize};
 /// One request to replay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// Its name in the list (the snapshot's name).
     pub name: String,
+    /// The method, as `GET`.
     pub method: String,
     /// The path as on the wire (percent-encoded), without the query.
     pub path: String,
+    /// The query string, without the `?`.
     pub query: String,
+    /// Headers to send, in order.
     pub headers: Vec<(String, String)>,
+    /// The body.
     pub body: Bytes,
 }
 
@@ -32,17 +37,25 @@ impl Request {
     }
 }
 
+/// Why a request list or a recorded-traffic file cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestsError {
+    /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Unreadable {
+        /// The file.
         path: String,
+        /// What reading it gave.
         source: std::io::Error,
     },
+    /// An entry is not a request.
     #[error("{path} line {line}: {message}")]
     Invalid {
+        /// The file.
         path: String,
+        /// The line of the entry at fault.
         line: usize,
+        /// What is wrong with it.
         message: String,
     },
 }
@@ -77,12 +90,17 @@ fn get() -> String {
 /// comparison beside the request).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Recorded {
+    /// A name for the request, when it has one.
     #[serde(default)]
     pub name: Option<String>,
+    /// The method.
     pub method: String,
+    /// The path as on the wire, without the query.
     pub path: String,
+    /// The query string, without the `?`.
     #[serde(default)]
     pub query: String,
+    /// Headers, in the order they came (redacted ones already replaced).
     #[serde(default)]
     pub headers: Vec<(String, String)>,
     /// Base64 of the body bytes.

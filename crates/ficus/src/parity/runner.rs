@@ -36,7 +36,9 @@ const DEFAULT_HOST: &str = "testserver";
 /// The three answers for one request.
 #[derive(Debug)]
 pub struct Trio {
+    /// Django's answer.
     pub django: Answer,
+    /// Django's answer once more, on another copy of the database: what differs is noise.
     pub django_again: Answer,
     /// None when no Rust route serves this request (it is Django's either way).
     pub rust: Option<Answer>,
@@ -44,6 +46,7 @@ pub struct Trio {
     pub route: Option<(String, String)>,
 }
 
+/// The project loaded in this process, ready to answer requests from both sides.
 pub struct Runner {
     tokio: tokio::runtime::Runtime,
     pool: Arc<PythonPool>,
@@ -96,6 +99,26 @@ impl Runner {
             routes,
             database: facts.database,
         })
+    }
+
+    /// Loads the project a routes file names (its `[django]` section), in the virtualenv
+    /// `venv`, with `registry` answering every route the file lists: what a migration's parity
+    /// tests start from.
+    pub fn for_project(
+        routes_file: &Path,
+        venv: &Path,
+        registry: Registry,
+    ) -> anyhow::Result<Self> {
+        let project = Project::find(&crate::cli::ProjectArgs {
+            app: None,
+            options: crate::cli::ProjectOptions {
+                routes: Some(routes_file.to_owned()),
+                venv: Some(venv.to_owned()),
+                ..Default::default()
+            },
+        })?;
+        let routes = RouteTable::read(project.config.routes_file.as_deref(), &registry.names())?;
+        Self::start(&project, registry, routes)
     }
 
     /// Django, Rust, then Django again, each on a fresh copy of the database.

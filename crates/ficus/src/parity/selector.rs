@@ -24,6 +24,7 @@ pub struct Selector {
     steps: Vec<Step>,
 }
 
+/// A selector that does not parse, and why.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("`{selector}` is not a selector: {reason} (write e.g. `.results[].published_at`)")]
 pub struct SelectorError {
@@ -32,6 +33,7 @@ pub struct SelectorError {
 }
 
 impl Selector {
+    /// Parses insta's selector syntax (`.results[].published_at`).
     pub fn parse(source: &str) -> Result<Self, SelectorError> {
         let fail = |reason| SelectorError {
             selector: source.to_owned(),
@@ -82,6 +84,7 @@ impl Selector {
         })
     }
 
+    /// The selector as written.
     pub fn as_str(&self) -> &str {
         &self.source
     }

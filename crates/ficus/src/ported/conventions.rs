@@ -11,7 +11,7 @@ use http::{HeaderMap, Response, StatusCode};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Conventions {
+pub(crate) struct Conventions {
     allowed_hosts: Vec<String>,
     use_x_forwarded_host: bool,
     x_frame_options: Option<String>,
@@ -40,7 +40,12 @@ impl Conventions {
     /// SECURE_SSL_REDIRECT, a forwarded host), and declared bodies larger than Django reads, go
     /// to Django, which answers them its own way. `authority` is the request target's
     /// authority, which stands for Host in HTTP/2.
-    pub fn admits(&self, headers: &HeaderMap, authority: Option<&str>, secure: bool) -> bool {
+    pub(crate) fn admits(
+        &self,
+        headers: &HeaderMap,
+        authority: Option<&str>,
+        secure: bool,
+    ) -> bool {
         let declared = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
@@ -81,7 +86,7 @@ impl Conventions {
 
     /// Adds what the middleware adds to a view's response, in the order Django's response phase
     /// runs (the last middleware first): X-Frame-Options, Content-Length, then SecurityMiddleware.
-    pub fn finish<B: http_body::Body>(&self, response: &mut Response<B>, secure: bool) {
+    pub(crate) fn finish<B: http_body::Body>(&self, response: &mut Response<B>, secure: bool) {
         let length = http_body::Body::size_hint(response.body()).exact();
         let headers = response.headers_mut();
         if let Some(value) = &self.x_frame_options {
@@ -112,7 +117,7 @@ impl Conventions {
     }
 
     /// The project's 500 answer (its `handler500`, rendered at start-up).
-    pub fn server_error(&self) -> Response<Bytes> {
+    pub(crate) fn server_error(&self) -> Response<Bytes> {
         let body: Vec<u8> = self
             .server_error
             .body

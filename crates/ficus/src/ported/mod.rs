@@ -7,7 +7,7 @@
 //! applies the server's deadline. Nothing here knows a particular project's views: those live in
 //! `crate::handlers`.
 
-pub mod conventions;
+pub(crate) mod conventions;
 pub mod error;
 pub mod extract;
 pub mod pyjson;
@@ -35,7 +35,9 @@ use python::{PythonCalls, ServerError};
 /// What handlers can extract with `State<...>`.
 #[derive(Clone)]
 pub struct AppState {
+    /// The database shared with Django: `State<Database>`.
     pub db: Database,
+    /// The Python thread pool: `State<PythonCalls>`.
     pub python: PythonCalls,
 }
 
@@ -61,6 +63,7 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// A registry without handlers: every route goes to Django.
     pub fn new() -> Self {
         Self::default()
     }
@@ -82,6 +85,7 @@ impl Registry {
         self
     }
 
+    /// The names handlers are registered under.
     pub fn names(&self) -> BTreeSet<&'static str> {
         self.handlers.keys().copied().collect()
     }
@@ -92,7 +96,7 @@ impl Registry {
 }
 
 /// Runs Rust handlers for the server.
-pub struct Dispatcher {
+pub(crate) struct Dispatcher {
     registry: Registry,
     state: AppState,
     conventions: Conventions,
@@ -100,7 +104,7 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(
+    pub(crate) fn new(
         registry: Registry,
         state: AppState,
         conventions: Conventions,
@@ -114,13 +118,13 @@ impl Dispatcher {
         }
     }
 
-    pub fn conventions(&self) -> &Conventions {
+    pub(crate) fn conventions(&self) -> &Conventions {
         &self.conventions
     }
 
     /// Answers `request` with the handler `name`. A panic or an error the handler signals becomes
     /// the project's 500 page, a handler slower than `--timeout` a 504; the server carries on.
-    pub async fn dispatch<B>(
+    pub(crate) async fn dispatch<B>(
         &self,
         name: &str,
         params: Vec<(String, String)>,

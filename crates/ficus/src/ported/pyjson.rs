@@ -154,9 +154,11 @@ pub const INT_MAX_STR_DIGITS: usize = 4300;
 /// an unparsable one "not an integer".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PyInt {
+    /// An integer that fits `i128`.
     Value(i128),
     /// A valid integer outside `i128`.
     Huge {
+        /// Below zero.
         negative: bool,
     },
     /// `int()` would raise `ValueError`.

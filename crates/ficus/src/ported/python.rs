@@ -19,17 +19,24 @@ pub struct PythonCalls {
     pool: Arc<PythonPool>,
 }
 
+/// Why a Python call gave no result.
 #[derive(Debug, thiserror::Error)]
 pub enum PythonError {
     /// The closure raised; `traceback` is Python's own rendering of it.
     #[error("Python raised {summary}")]
-    Exception { summary: String, traceback: String },
+    Exception {
+        /// The exception, as `str(exc)` with its type.
+        summary: String,
+        /// Python's `traceback.format_exception` text.
+        traceback: String,
+    },
+    /// The Python threads could not take the call (all busy and the queue full, or stopped).
     #[error(transparent)]
     Pool(#[from] PoolError),
 }
 
 impl PythonCalls {
-    pub fn new(pool: Arc<PythonPool>) -> Self {
+    pub(crate) fn new(pool: Arc<PythonPool>) -> Self {
         Self { pool }
     }
 
@@ -67,10 +74,10 @@ fn describe(py: Python<'_>, err: PyErr) -> PythonError {
 
 /// A response that asks the dispatcher to send the project's 500 page instead.
 #[derive(Clone, Copy)]
-pub struct ServerError;
+pub(crate) struct ServerError;
 
 impl ServerError {
-    pub fn response() -> Response {
+    pub(crate) fn response() -> Response {
         let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
         response.extensions_mut().insert(ServerError);
         response

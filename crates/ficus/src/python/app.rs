@@ -12,7 +12,7 @@ use pyo3::types::{PyDict, PyList};
 use crate::config::AppConfig;
 
 #[derive(Debug, thiserror::Error)]
-pub enum AppError {
+pub(crate) enum AppError {
     #[error(
         "Django is not installed in the virtualenv {venv}: install it with `{venv}/bin/pip install -r requirements.txt` (or `pip install django`)"
     )]
@@ -47,18 +47,18 @@ pub enum AppError {
 
 /// Where Django's collected static files are, when the project serves them from a local prefix.
 #[derive(Debug, Clone)]
-pub struct StaticConfig {
+pub(crate) struct StaticConfig {
     pub url_prefix: String,
     pub root: PathBuf,
 }
 
-pub struct LoadedApp {
+pub(crate) struct LoadedApp {
     pub app: Py<PyAny>,
     pub static_files: Option<StaticConfig>,
 }
 
 /// Imports the application on the calling thread (the main thread, at start-up).
-pub fn load(py: Python<'_>, cfg: &AppConfig, venv: &str) -> Result<LoadedApp, AppError> {
+pub(crate) fn load(py: Python<'_>, cfg: &AppConfig, venv: &str) -> Result<LoadedApp, AppError> {
     let py_err = |e: PyErr| AppError::Python(e.to_string());
     let sys = py.import("sys").map_err(py_err)?;
     let path = sys.getattr("path").map_err(py_err)?;
@@ -176,7 +176,7 @@ fn django_static(py: Python<'_>) -> Option<StaticConfig> {
 }
 
 /// Run on each Python thread as it stops: Django's connections are per thread.
-pub fn close_thread_resources(py: Python<'_>) {
+pub(crate) fn close_thread_resources(py: Python<'_>) {
     let Ok(modules) = py.import("sys").and_then(|s| s.getattr("modules")) else {
         return;
     };
@@ -191,7 +191,7 @@ pub fn close_thread_resources(py: Python<'_>) {
 }
 
 /// Run on the main thread once every Python thread has stopped: what `atexit` would have done.
-pub fn finish(py: Python<'_>) {
+pub(crate) fn finish(py: Python<'_>) {
     let _ = py
         .import("logging")
         .and_then(|logging| logging.call_method0("shutdown"));

@@ -16,7 +16,7 @@ use crate::ported::conventions::Conventions;
 const SOURCE: &str = include_str!("django.py");
 
 #[derive(Debug, Deserialize)]
-pub struct DjangoFacts {
+pub(crate) struct DjangoFacts {
     pub database: DatabaseSettings,
     #[serde(flatten)]
     pub conventions: Conventions,
@@ -24,7 +24,7 @@ pub struct DjangoFacts {
 
 /// One entry of `ficus routes`: a URL pattern as Django resolves it.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-pub struct UrlPattern {
+pub(crate) struct UrlPattern {
     /// The full route text without the leading "/", e.g. `api/articles/<int:pk>/`.
     pub route: String,
     /// The URL name, namespaced (`admin:index`) when it sits under a namespace.
@@ -37,7 +37,7 @@ pub struct UrlPattern {
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot inspect the Django project: {0}")]
-pub struct InspectError(String);
+pub(crate) struct InspectError(String);
 
 fn call(py: Python<'_>, function: &str) -> Result<String, InspectError> {
     let fail = |e: PyErr| InspectError(e.to_string());
@@ -52,13 +52,13 @@ fn call(py: Python<'_>, function: &str) -> Result<String, InspectError> {
 }
 
 /// Reads the settings; the application must have been loaded (django.setup() has run).
-pub fn facts(py: Python<'_>) -> Result<DjangoFacts, InspectError> {
+pub(crate) fn facts(py: Python<'_>) -> Result<DjangoFacts, InspectError> {
     let json = call(py, "facts")?;
     serde_json::from_str(&json).map_err(|e| InspectError(e.to_string()))
 }
 
 /// Walks the live URLconf.
-pub fn url_patterns(py: Python<'_>) -> Result<Vec<UrlPattern>, InspectError> {
+pub(crate) fn url_patterns(py: Python<'_>) -> Result<Vec<UrlPattern>, InspectError> {
     let json = call(py, "url_patterns")?;
     serde_json::from_str(&json).map_err(|e| InspectError(e.to_string()))
 }

@@ -14,13 +14,13 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use pyo3::prelude::*;
 
-pub use crate::metrics::prometheus::PoolFigures;
+pub(crate) use crate::metrics::prometheus::PoolFigures;
 
 /// Work for a Python thread. It runs attached, with the thread's persistent thread state.
-pub type Job = Box<dyn FnOnce(Python<'_>) + Send>;
+pub(crate) type Job = Box<dyn FnOnce(Python<'_>) + Send>;
 
 /// Run by each thread as it leaves, still attached (to close its database connections).
-pub type ExitHook = Arc<dyn Fn(Python<'_>) + Send + Sync>;
+pub(crate) type ExitHook = Arc<dyn Fn(Python<'_>) + Send + Sync>;
 
 enum Message {
     Job(Job),
@@ -37,7 +37,7 @@ pub enum PoolError {
     Panicked,
 }
 
-pub struct PythonPool {
+pub(crate) struct PythonPool {
     tx: Sender<Message>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     size: usize,
@@ -47,7 +47,11 @@ pub struct PythonPool {
 
 impl PythonPool {
     /// Starts `threads` Python threads behind a queue of `queue_size` waiting jobs.
-    pub fn start(threads: usize, queue_size: usize, on_exit: ExitHook) -> std::io::Result<Self> {
+    pub(crate) fn start(
+        threads: usize,
+        queue_size: usize,
+        on_exit: ExitHook,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::bounded(queue_size.max(1));
         let busy = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::with_capacity(threads);
@@ -69,7 +73,7 @@ impl PythonPool {
     }
 
     /// Queues a job; fails at once when the queue is full, so callers can answer 503.
-    pub fn submit(&self, job: Job) -> Result<(), PoolError> {
+    pub(crate) fn submit(&self, job: Job) -> Result<(), PoolError> {
         self.tx.try_send(Message::Job(job)).map_err(|e| match e {
             TrySendError::Full(_) => PoolError::Full,
             TrySendError::Disconnected(_) => PoolError::Stopped,
@@ -77,7 +81,7 @@ impl PythonPool {
     }
 
     /// Runs `f` on a Python thread and awaits its result: the one way async Rust code calls Python.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, PoolError>
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, PoolError>
     where
         T: Send + 'static,
         F: FnOnce(Python<'_>) -> T + Send + 'static,
@@ -91,7 +95,7 @@ impl PythonPool {
     }
 
     /// Lets queued jobs finish, then stops every thread (each runs the exit hook) and joins them.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         for _ in 0..self.size {
             if self.tx.send(Message::Stop).is_err() {
                 break;
@@ -106,12 +110,12 @@ impl PythonPool {
         }
     }
 
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.size
     }
 
     /// Threads, busy threads and queued jobs, as they are now.
-    pub fn figures(&self) -> PoolFigures {
+    pub(crate) fn figures(&self) -> PoolFigures {
         PoolFigures {
             threads: self.size,
             busy: self.busy.load(Ordering::Relaxed),

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use pyo3::ffi;
 
 /// The `major.minor` of the CPython this binary was built against.
-pub const EMBEDDED_VERSION: &str = env!("FICUS_PYTHON_VERSION");
+pub(crate) const EMBEDDED_VERSION: &str = env!("FICUS_PYTHON_VERSION");
 
 #[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
+pub(crate) enum RuntimeError {
     #[error(
         "no virtualenv found: create one with `python{EMBEDDED_VERSION} -m venv .venv`, or pass --venv DIR, or set VIRTUAL_ENV"
     )]
@@ -36,7 +36,7 @@ pub enum RuntimeError {
 }
 
 /// Picks the virtualenv: `--venv`, else `$VIRTUAL_ENV`, else `./.venv`.
-pub fn find_venv(flag: Option<&Path>) -> Result<PathBuf, RuntimeError> {
+pub(crate) fn find_venv(flag: Option<&Path>) -> Result<PathBuf, RuntimeError> {
     if let Some(dir) = flag {
         return Ok(std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned()));
     }
@@ -51,7 +51,7 @@ pub fn find_venv(flag: Option<&Path>) -> Result<PathBuf, RuntimeError> {
 }
 
 /// Reads the Python version out of `pyvenv.cfg` and refuses a venv made by another minor version.
-pub fn check_venv(venv: &Path) -> Result<PathBuf, RuntimeError> {
+pub(crate) fn check_venv(venv: &Path) -> Result<PathBuf, RuntimeError> {
     let shown = venv.display().to_string();
     let cfg = std::fs::read_to_string(venv.join("pyvenv.cfg"))
         .map_err(|_| RuntimeError::NotAVenv(shown.clone()))?;
@@ -80,7 +80,7 @@ pub fn check_venv(venv: &Path) -> Result<PathBuf, RuntimeError> {
 /// Python signal handlers. Leaves the GIL released.
 ///
 /// Must be called once, on the main thread, before any thread that attaches to Python starts.
-pub fn initialize(venv_python: &Path, argv: &[String]) -> Result<(), RuntimeError> {
+pub(crate) fn initialize(venv_python: &Path, argv: &[String]) -> Result<(), RuntimeError> {
     let executable = CString::new(venv_python.as_os_str().as_encoded_bytes())
         .map_err(|_| RuntimeError::InitFailed("the venv path contains a NUL byte".into()))?;
     let args: Vec<CString> = argv

@@ -5,7 +5,7 @@
 //! it never runs handlers, and it knows nothing of HTTP beyond the method and the path.
 
 mod load;
-pub mod pattern;
+pub(crate) mod pattern;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use serde::Deserialize;
 
-pub use load::RoutesError;
+pub(crate) use load::RoutesError;
 use pattern::PathPattern;
 
 /// How an entry's traffic is served.
@@ -104,7 +104,7 @@ impl Route {
 }
 
 /// Methods shadowed without `shadow_writes`: the ones that must not change data.
-pub const SAFE_METHODS: [&str; 3] = ["GET", "HEAD", "OPTIONS"];
+pub(crate) const SAFE_METHODS: [&str; 3] = ["GET", "HEAD", "OPTIONS"];
 
 /// A request the table gives to a Rust handler.
 #[derive(Debug)]
@@ -193,14 +193,14 @@ impl RouteTable {
 
 /// How the last reload went, for the dashboard.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ReloadOutcome {
+pub(crate) struct ReloadOutcome {
     pub at: String,
     pub reloaded: bool,
     pub message: String,
 }
 
 /// The table requests are routed by, replaceable while the server runs.
-pub struct LiveRoutes {
+pub(crate) struct LiveRoutes {
     current: ArcSwap<RouteTable>,
     file: Option<PathBuf>,
     handlers: BTreeSet<&'static str>,
@@ -209,7 +209,7 @@ pub struct LiveRoutes {
 
 impl LiveRoutes {
     /// Loads `file` (or starts with an empty table when there is none).
-    pub fn load(
+    pub(crate) fn load(
         file: Option<&Path>,
         handlers: BTreeSet<&'static str>,
     ) -> Result<Self, RoutesError> {
@@ -223,12 +223,12 @@ impl LiveRoutes {
     }
 
     /// The table as it is now; cheap, and never blocks a reload.
-    pub fn table(&self) -> Arc<RouteTable> {
+    pub(crate) fn table(&self) -> Arc<RouteTable> {
         self.current.load_full()
     }
 
     /// Reads the file again and swaps the table in one step. On any error the old table stays.
-    pub fn reload(&self) -> Result<Arc<RouteTable>, RoutesError> {
+    pub(crate) fn reload(&self) -> Result<Arc<RouteTable>, RoutesError> {
         let Some(path) = &self.file else {
             return Ok(self.table());
         };
@@ -239,7 +239,7 @@ impl LiveRoutes {
 
     /// Reloads (on SIGHUP or `ficus reload`), logs the outcome in one line and keeps it for
     /// the dashboard.
-    pub fn reload_logged(&self) -> ReloadOutcome {
+    pub(crate) fn reload_logged(&self) -> ReloadOutcome {
         let (reloaded, message) = match self.reload() {
             Ok(table) => {
                 let message = format!("Reloaded routes.toml. {}", table.describe());
@@ -264,11 +264,11 @@ impl LiveRoutes {
         outcome
     }
 
-    pub fn last_reload(&self) -> Option<ReloadOutcome> {
+    pub(crate) fn last_reload(&self) -> Option<ReloadOutcome> {
         self.last_reload.lock().ok().and_then(|l| l.clone())
     }
 
-    pub fn file(&self) -> Option<&Path> {
+    pub(crate) fn file(&self) -> Option<&Path> {
         self.file.as_deref()
     }
 }

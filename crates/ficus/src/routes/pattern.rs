@@ -214,7 +214,7 @@ fn is_identifier(name: &str) -> bool {
 /// sequences that are not valid UTF-8 are re-percent-encoded (upper-case hex), exactly as
 /// Django's `repercent_broken_unicode` + WSGIRequest do. So "/caf%C3%A9/" -> "/café/",
 /// "/a%2Fb/" -> "/a/b/" (Django decodes %2F too, since PATH_INFO is decoded), "/x%FF/" -> "/x%FF/".
-pub fn decode_path(raw: &str) -> String {
+pub(crate) fn decode_path(raw: &str) -> String {
     let bytes: Vec<u8> = percent_decode_str(raw).collect();
     let mut out = String::with_capacity(bytes.len());
     // `utf8_chunks` splits invalid input into "maximal subparts", the same spans Python's

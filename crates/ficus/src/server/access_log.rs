@@ -10,14 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine;
 
-pub struct AccessLog {
+pub(crate) struct AccessLog {
     out: Mutex<Box<dyn Write + Send>>,
     failed: AtomicBool,
 }
 
 /// What the access log needs of a request, taken before the request is consumed; `status` is
 /// filled in once the response is known.
-pub struct Entry {
+pub(crate) struct Entry {
     pub remote: String,
     pub user: String,
     pub time: String,
@@ -29,7 +29,7 @@ pub struct Entry {
 
 impl AccessLog {
     /// `-` is stdout; anything else is a file, appended to.
-    pub fn open(target: &str) -> std::io::Result<Self> {
+    pub(crate) fn open(target: &str) -> std::io::Result<Self> {
         let out: Box<dyn Write + Send> = if target == "-" {
             Box::new(std::io::stdout())
         } else {
@@ -46,7 +46,7 @@ impl AccessLog {
         })
     }
 
-    pub fn write(&self, entry: &Entry, sent: u64) {
+    pub(crate) fn write(&self, entry: &Entry, sent: u64) {
         let bytes = if sent == 0 {
             "-".to_owned()
         } else {
@@ -78,7 +78,7 @@ impl AccessLog {
 }
 
 impl Entry {
-    pub fn new(
+    pub(crate) fn new(
         remote: std::net::IpAddr,
         method: &http::Method,
         uri: &http::Uri,

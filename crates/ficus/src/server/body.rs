@@ -14,21 +14,21 @@ use super::access_log::{AccessLog, Entry};
 use crate::wsgi::Chunk;
 
 /// Every response ficus sends has this body type.
-pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+pub(crate) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
-pub fn full(bytes: impl Into<Bytes>) -> Body {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     http_body_util::Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
 }
 
-pub fn empty() -> Body {
+pub(crate) fn empty() -> Body {
     full(Bytes::new())
 }
 
 /// Chunks sent by a Python thread (or a file reader). Dropping it tells the sender the client
 /// is gone, which stops the WSGI iteration.
-pub struct ChannelBody(pub tokio::sync::mpsc::Receiver<Chunk>);
+pub(crate) struct ChannelBody(pub tokio::sync::mpsc::Receiver<Chunk>);
 
 impl HttpBody for ChannelBody {
     type Data = Bytes;
@@ -46,7 +46,7 @@ impl HttpBody for ChannelBody {
 
 /// A whole body handed over at once. Its size is not announced, so hyper frames it exactly as
 /// it frames a streamed one: by the application's Content-Length, else chunked.
-pub struct OneChunk(pub Option<Bytes>);
+pub(crate) struct OneChunk(pub Option<Bytes>);
 
 impl HttpBody for OneChunk {
     type Data = Bytes;
@@ -61,14 +61,14 @@ impl HttpBody for OneChunk {
 }
 
 /// Counts the bytes sent and logs the request when hyper drops the body (done or aborted).
-pub struct Logged {
+pub(crate) struct Logged {
     inner: Body,
     sent: u64,
     entry: Option<(Entry, std::sync::Arc<AccessLog>)>,
 }
 
 impl Logged {
-    pub fn wrap(inner: Body, entry: Entry, log: std::sync::Arc<AccessLog>) -> Body {
+    pub(crate) fn wrap(inner: Body, entry: Entry, log: std::sync::Arc<AccessLog>) -> Body {
         Self {
             inner,
             sent: 0,

@@ -7,7 +7,7 @@ use super::body::{Body, full};
 
 /// An error page; `close` also ends the connection (after a malformed request, the rest of the
 /// stream cannot be trusted).
-pub fn page(status: StatusCode, detail: &str, close: bool) -> Response<Body> {
+pub(super) fn page(status: StatusCode, detail: &str, close: bool) -> Response<Body> {
     let title = status.canonical_reason().unwrap_or("Error");
     let html = format!(
         "<html>\n  <head>\n    <title>{title}</title>\n  </head>\n  <body>\n    <h1><p>{title}</p></h1>\n    {}\n  </body>\n</html>\n",

@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The limits a request head is held to, in gunicorn's terms.
 #[derive(Debug, Clone, Copy)]
-pub struct HeadLimits {
+pub(crate) struct HeadLimits {
     pub request_line: usize,
     pub fields: usize,
     pub field_size: usize,
@@ -28,7 +28,7 @@ pub struct HeadLimits {
 
 /// Why a request is refused before it reaches the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rejection {
+pub(crate) enum Rejection {
     RequestLineTooLong { length: usize, limit: usize },
     TooManyFields { limit: usize },
     FieldTooLarge { limit: usize },
@@ -38,7 +38,7 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    pub fn status(&self) -> http::StatusCode {
+    pub(crate) fn status(&self) -> http::StatusCode {
         match self {
             Self::RequestLineTooLong { .. } => http::StatusCode::URI_TOO_LONG,
             Self::TooManyFields { .. } | Self::FieldTooLarge { .. } => {
@@ -50,7 +50,7 @@ impl Rejection {
         }
     }
 
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self {
             Self::RequestLineTooLong { length, limit } => {
                 format!("Request Line is too large ({length} > {limit})")
@@ -68,7 +68,7 @@ impl Rejection {
 
 /// One verdict per request head seen on a connection, oldest first.
 #[derive(Debug, Clone, Default)]
-pub struct Verdicts(Arc<Mutex<VecDeque<Option<Rejection>>>>);
+pub(crate) struct Verdicts(Arc<Mutex<VecDeque<Option<Rejection>>>>);
 
 impl Verdicts {
     fn push(&self, verdict: Option<Rejection>) {
@@ -78,7 +78,7 @@ impl Verdicts {
     }
 
     /// The verdict on the request hyper hands over next (None: nothing against it).
-    pub fn pop(&self) -> Option<Rejection> {
+    pub(crate) fn pop(&self) -> Option<Rejection> {
         self.0.lock().ok()?.pop_front().flatten()
     }
 }
@@ -117,7 +117,7 @@ enum ChunkState {
     Trailer(usize),
 }
 
-pub struct Guarded<T> {
+pub(crate) struct Guarded<T> {
     inner: T,
     state: State,
     limits: HeadLimits,
@@ -125,7 +125,7 @@ pub struct Guarded<T> {
 }
 
 impl<T> Guarded<T> {
-    pub fn new(inner: T, limits: HeadLimits, verdicts: Verdicts) -> Self {
+    pub(crate) fn new(inner: T, limits: HeadLimits, verdicts: Verdicts) -> Self {
         Self {
             inner,
             state: State::Head(HeadScan::default()),

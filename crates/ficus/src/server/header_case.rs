@@ -21,13 +21,13 @@ use tokio::io::AsyncWriteExt;
 const MAX_ENTRIES: usize = 1024;
 
 #[derive(Default)]
-pub struct HeaderCase {
+pub(crate) struct HeaderCase {
     cache: Mutex<HashMap<String, Extensions>>,
 }
 
 impl HeaderCase {
     /// Extensions that make hyper write `names` (in response order) with their original case.
-    pub async fn extensions_for(&self, names: &[&str]) -> Option<Extensions> {
+    pub(crate) async fn extensions_for(&self, names: &[&str]) -> Option<Extensions> {
         let key = names.join("\n");
         if let Some(found) = self.cache.lock().ok()?.get(&key) {
             return Some(found.clone());

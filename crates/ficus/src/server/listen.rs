@@ -8,7 +8,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 const BACKLOG: i32 = 2048;
 
 #[derive(Debug, thiserror::Error)]
-pub enum BindError {
+pub(crate) enum BindError {
     #[error(
         "-b {0}: unix sockets and file descriptors are not supported yet; bind a TCP address such as 127.0.0.1:8000"
     )]
@@ -23,7 +23,7 @@ pub enum BindError {
 }
 
 /// The addresses to bind: the -b list, else 0.0.0.0:$PORT, else 127.0.0.1:8000.
-pub fn addresses(binds: &[String]) -> Result<Vec<SocketAddr>, BindError> {
+pub(crate) fn addresses(binds: &[String]) -> Result<Vec<SocketAddr>, BindError> {
     let specs: Vec<String> = if binds.is_empty() {
         match std::env::var("PORT") {
             Ok(port) if !port.is_empty() => vec![format!("0.0.0.0:{port}")],
@@ -64,7 +64,7 @@ fn parse(spec: &str) -> Result<Vec<SocketAddr>, BindError> {
     Ok(addrs)
 }
 
-pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, BindError> {
+pub(crate) fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, BindError> {
     let fail = |source| BindError::Bind { addr, source };
     let socket =
         Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(fail)?;

@@ -4,14 +4,14 @@
 //!
 //! It knows nothing of Python; each request goes to `service::handle`.
 
-pub mod access_log;
-pub mod body;
+pub(crate) mod access_log;
+pub(crate) mod body;
 mod errors;
-pub mod guard;
+pub(crate) mod guard;
 mod header_case;
-pub mod listen;
-pub mod proxy;
-pub mod service;
+pub(crate) mod listen;
+pub(crate) mod proxy;
+pub(crate) mod service;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +22,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-pub use header_case::HeaderCase;
+pub(crate) use header_case::HeaderCase;
 
 use guard::{Guarded, HeadLimits, Verdicts};
 use service::{Connection, Shared};
@@ -31,7 +31,7 @@ use service::{Connection, Shared};
 const SETTLE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Copy)]
-pub struct ServerSettings {
+pub(crate) struct ServerSettings {
     pub limits: HeadLimits,
     pub keep_alive: Duration,
     pub graceful_timeout: Duration,
@@ -39,7 +39,7 @@ pub struct ServerSettings {
 
 /// How the server was asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// SIGTERM: stop accepting, let in-flight requests finish.
     Drain,
     /// SIGINT: stop now.
@@ -47,7 +47,7 @@ pub enum Stop {
 }
 
 /// Serves until `stop` fires; returns once connections are drained (or the grace period ends).
-pub async fn run(
+pub(crate) async fn run(
     listeners: Vec<std::net::TcpListener>,
     shared: Arc<Shared>,
     settings: ServerSettings,

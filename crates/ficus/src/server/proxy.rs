@@ -10,16 +10,16 @@ use ipnet::IpNet;
 #[error(
     "--forwarded-allow-ips: `{0}` is not an IP address or network (use e.g. `127.0.0.1,10.0.0.0/8`, or `*`)"
 )]
-pub struct BadAllowList(String);
+pub(crate) struct BadAllowList(String);
 
 #[derive(Debug, Clone)]
-pub struct ForwardedPolicy {
+pub(crate) struct ForwardedPolicy {
     trust_all: bool,
     networks: Vec<IpNet>,
 }
 
 impl ForwardedPolicy {
-    pub fn parse(list: &str) -> Result<Self, BadAllowList> {
+    pub(crate) fn parse(list: &str) -> Result<Self, BadAllowList> {
         let mut policy = Self {
             trust_all: false,
             networks: Vec::new(),
@@ -38,13 +38,13 @@ impl ForwardedPolicy {
         Ok(policy)
     }
 
-    pub fn trusts(&self, ip: IpAddr) -> bool {
+    pub(crate) fn trusts(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         self.trust_all || self.networks.iter().any(|net| net.contains(&ip))
     }
 
     /// `https` when a trusted peer says the original request was secure.
-    pub fn scheme(&self, peer: SocketAddr, headers: &http::HeaderMap) -> &'static str {
+    pub(crate) fn scheme(&self, peer: SocketAddr, headers: &http::HeaderMap) -> &'static str {
         if !self.trusts(peer.ip()) {
             return "http";
         }
@@ -68,7 +68,7 @@ impl ForwardedPolicy {
 
     /// The client address: the right-most X-Forwarded-For entry that is not itself a trusted
     /// proxy, when the peer is trusted; otherwise the peer.
-    pub fn client(&self, peer: SocketAddr, headers: &http::HeaderMap) -> SocketAddr {
+    pub(crate) fn client(&self, peer: SocketAddr, headers: &http::HeaderMap) -> SocketAddr {
         if !self.trusts(peer.ip()) {
             return peer;
         }

@@ -41,7 +41,7 @@ use crate::wsgi::{BodySource, Reply, ResponseHead, WsgiApp, WsgiRequest};
 const BODY_CHANNEL_CHUNKS: usize = 16;
 
 /// What every connection shares.
-pub struct Shared {
+pub(crate) struct Shared {
     pub routes: Arc<LiveRoutes>,
     /// The Rust handlers; None when they cannot run (not a Django project, unsupported database).
     pub ported: Option<Arc<Dispatcher>>,
@@ -66,14 +66,14 @@ pub struct Shared {
 
 /// Counts a worker's requests and starts its drain at its limit (`--max-requests`, plus up to
 /// `--max-requests-jitter`); the supervisor starts a fresh worker when it exits.
-pub struct Recycle {
+pub(crate) struct Recycle {
     limit: u64,
     served: std::sync::atomic::AtomicU64,
     stop: Arc<tokio::sync::watch::Sender<Option<super::Stop>>>,
 }
 
 impl Recycle {
-    pub fn new(
+    pub(crate) fn new(
         max: u64,
         jitter: u64,
         stop: Arc<tokio::sync::watch::Sender<Option<super::Stop>>>,
@@ -102,13 +102,13 @@ impl Recycle {
 }
 
 /// What a request knows of its connection.
-pub struct Connection {
+pub(crate) struct Connection {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub verdicts: Verdicts,
 }
 
-pub async fn handle(
+pub(crate) async fn handle(
     shared: Arc<Shared>,
     conn: Arc<Connection>,
     req: Request<Incoming>,
@@ -693,7 +693,7 @@ async fn preserve_case(cache: &HeaderCase, response: &mut Response<Body>) {
 
 /// The header names in the case the application wrote them, in response order.
 #[derive(Clone)]
-pub struct OriginalNames(pub Vec<String>);
+pub(crate) struct OriginalNames(pub Vec<String>);
 
 fn title_case(name: &str) -> String {
     match name {

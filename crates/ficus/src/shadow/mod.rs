@@ -29,18 +29,18 @@ use crate::traffic_log::{RotatingLog, redact_body, redact_headers};
 use tee::Tee;
 
 /// The most of Django's body kept for a comparison; larger answers are counted as skipped.
-pub const COPY_CAP: usize = 4 * 1024 * 1024;
+pub(crate) const COPY_CAP: usize = 4 * 1024 * 1024;
 
 /// Mismatches kept in memory for the dashboard.
 const RECENT: usize = 20;
 
 /// Runs the same request through Django once more, to tell noise from real differences.
-pub type DjangoAgain =
+pub(crate) type DjangoAgain =
     Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Option<Answer>> + Send>> + Send>;
 
 /// Per-route shadow figures.
 #[derive(Debug, Default, Clone, Serialize, serde::Deserialize)]
-pub struct RouteStats {
+pub(crate) struct RouteStats {
     pub compared: u64,
     pub matched: u64,
     pub mismatched: u64,
@@ -51,7 +51,7 @@ pub struct RouteStats {
     pub skipped: u64,
 }
 
-pub struct Shadow {
+pub(crate) struct Shadow {
     ported: Arc<Dispatcher>,
     log: RotatingLog,
     stats: Mutex<BTreeMap<String, RouteStats>>,
@@ -61,7 +61,7 @@ pub struct Shadow {
 }
 
 /// One shadowed request: the Rust side is already running.
-pub struct Run {
+pub(crate) struct Run {
     shadow: Arc<Shadow>,
     route: String,
     handler: String,
@@ -76,7 +76,7 @@ pub struct Run {
 }
 
 impl Shadow {
-    pub fn new(ported: Arc<Dispatcher>, log: RotatingLog) -> Self {
+    pub(crate) fn new(ported: Arc<Dispatcher>, log: RotatingLog) -> Self {
         Self {
             ported,
             log,
@@ -88,12 +88,12 @@ impl Shadow {
     }
 
     /// The figures so far, by route path.
-    pub fn stats(&self) -> BTreeMap<String, RouteStats> {
+    pub(crate) fn stats(&self) -> BTreeMap<String, RouteStats> {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// The latest mismatches, newest first.
-    pub fn recent(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn recent(&self) -> Vec<serde_json::Value> {
         self.recent
             .lock()
             .map(|r| r.iter().rev().cloned().collect())
@@ -125,12 +125,12 @@ impl Shadow {
     }
 
     /// Whether a request of this route is in its shadow sample (`sample = 0.1`).
-    pub fn sampled_for(&self, matched: &Matched<'_>) -> bool {
+    pub(crate) fn sampled_for(&self, matched: &Matched<'_>) -> bool {
         self.sampled(matched.route.sample)
     }
 
     /// Starts the Rust side of a shadowed request, given its whole body.
-    pub fn start(
+    pub(crate) fn start(
         self: &Arc<Self>,
         matched: Matched<'_>,
         parts: &http::request::Parts,
@@ -221,7 +221,7 @@ where
     }
 }
 
-pub fn answer(status: http::StatusCode, headers: &http::HeaderMap, body: Bytes) -> Answer {
+pub(crate) fn answer(status: http::StatusCode, headers: &http::HeaderMap, body: Bytes) -> Answer {
     Answer {
         status: status.as_u16(),
         headers: headers
@@ -241,7 +241,11 @@ impl Run {
     /// Gives Django's response to the client unchanged, keeping a copy for the comparison.
     /// `again` (safe methods only) runs Django once more when the answers differ, so that what
     /// Django does not repeat itself is counted as noise rather than a mismatch.
-    pub fn observe(self, response: Response<Body>, again: Option<DjangoAgain>) -> Response<Body> {
+    pub(crate) fn observe(
+        self,
+        response: Response<Body>,
+        again: Option<DjangoAgain>,
+    ) -> Response<Body> {
         let (parts, body) = response.into_parts();
         let (status, headers) = (parts.status, parts.headers.clone());
         let expected = headers

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::server::body::Body;
 
-pub struct Tee {
+pub(super) struct Tee {
     inner: Body,
     copy: BytesMut,
     cap: usize,
@@ -26,7 +26,7 @@ pub struct Tee {
 }
 
 impl Tee {
-    pub fn new(
+    pub(super) fn new(
         inner: Body,
         cap: usize,
         expected: Option<u64>,

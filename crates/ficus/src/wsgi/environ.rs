@@ -10,7 +10,7 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 use super::input::Input;
 use super::{WsgiApp, WsgiRequest};
 
-pub fn build<'py>(
+pub(super) fn build<'py>(
     py: Python<'py>,
     request: &WsgiRequest,
     input: &Bound<'_, Input>,
@@ -131,7 +131,7 @@ fn server_name_port(request: &WsgiRequest) -> (String, String) {
 }
 
 /// Bytes to a str of the same code points (latin-1), as PEP 3333 wants for native strings.
-pub fn latin1(bytes: &[u8]) -> String {
+pub(super) fn latin1(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(ascii) if ascii.is_ascii() => ascii.to_owned(),
         _ => bytes.iter().map(|&b| char::from(b)).collect(),

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 
-pub use input::BodySource;
-pub use response::{Chunk, ResponseHead, WsgiFailure};
+pub(crate) use input::BodySource;
+pub(crate) use response::{Chunk, ResponseHead, WsgiFailure};
 
 use response::{Responder, StartResponse};
 
 /// What the application sees of a request (already decided: scheme, client address, body).
-pub struct WsgiRequest {
+pub(crate) struct WsgiRequest {
     pub method: http::Method,
     pub uri: http::Uri,
     pub version: http::Version,
@@ -41,7 +41,7 @@ pub struct Reply {
 }
 
 /// The loaded application and the objects every environ shares.
-pub struct WsgiApp {
+pub(crate) struct WsgiApp {
     app: Py<PyAny>,
     file_wrapper: Py<PyAny>,
     errors: Py<PyAny>,
@@ -50,7 +50,7 @@ pub struct WsgiApp {
 }
 
 impl WsgiApp {
-    pub fn new(
+    pub(crate) fn new(
         py: Python<'_>,
         app: Py<PyAny>,
         runtime: tokio::runtime::Handle,
@@ -67,7 +67,7 @@ impl WsgiApp {
 
     /// Calls the application, iterates its answer into `reply`, and calls `close()` on the
     /// iterable whatever happens (success, exception, client gone).
-    pub fn handle(&self, py: Python<'_>, request: WsgiRequest, reply: Reply) {
+    pub(crate) fn handle(&self, py: Python<'_>, request: WsgiRequest, reply: Reply) {
         // Cheap clones (shared bytes); formatted only if something is logged.
         let label = (request.method.clone(), request.uri.clone());
         let responder = match Py::new(py, Responder::new(reply)) {

@@ -15,7 +15,7 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use super::Reply;
 
 /// One piece of the response body, or the error that aborts it mid-stream.
-pub type Chunk = Result<Bytes, std::io::Error>;
+pub(crate) type Chunk = Result<Bytes, std::io::Error>;
 
 /// Status and headers as the application gave them (names keep their case).
 #[derive(Debug, Clone)]
@@ -290,7 +290,7 @@ impl Write {
 
 /// Iterates the application's iterable into the reply: gathered and handed over with the head
 /// when it is already complete in memory, else chunk by chunk as it is produced.
-pub fn drain(
+pub(super) fn drain(
     py: Python<'_>,
     iterable: &Bound<'_, PyAny>,
     responder: &Py<Responder>,
