@@ -214,6 +214,18 @@ impl Server {
         Self::spawn(command, env)
     }
 
+    /// Another `ficus` binary (a migration a test built), `BINARY ARGS -b 127.0.0.1:0` run in
+    /// `dir`.
+    pub fn ficus_binary(binary: &Path, dir: &Path, args: &[&str]) -> Self {
+        let mut command = Command::new(binary);
+        command
+            .args(args)
+            .args(["-b", ANY_PORT])
+            .current_dir(dir)
+            .env_remove("DATABASE_URL");
+        Self::spawn(command, &[])
+    }
+
     fn spawn(mut command: Command, env: &[(String, String)]) -> Self {
         let log_dir = tempfile::tempdir().expect("temp dir");
         let log = log_dir.path().join("stderr.log");
@@ -447,6 +459,17 @@ pub fn ficus_on_project(args: &[&str], env: &[(String, String)]) -> std::process
         .current_dir(repo())
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env_remove("VIRTUAL_ENV")
+        .output()
+        .expect("run ficus")
+}
+
+/// This repository's `ficus` run in `dir` (a project other than the legacy one); its output.
+pub fn ficus_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ficus"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("VIRTUAL_ENV")
+        .env_remove("DATABASE_URL")
         .output()
         .expect("run ficus")
 }

@@ -29,6 +29,30 @@ pub(crate) enum Command {
     Diff(crate::diff::DiffArgs),
     /// Make the running server read routes.toml again (as SIGHUP does), and say how it went.
     Reload(ServerArgs),
+    /// Start a migration beside an existing Django project (where its manage.py is).
+    Init(InitArgs),
+}
+
+/// `ficus init`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct InitArgs {
+    /// The Django project's directory, holding manage.py; the migration is written beside it.
+    #[arg(default_value = ".")]
+    pub(crate) dir: PathBuf,
+
+    /// Depend on the ficus engine in this directory (the `crates/ficus` of a checkout). Defaults
+    /// to the checkout this ficus was built from.
+    #[arg(long = "ficus-path", conflicts_with = "ficus_git")]
+    pub(crate) ficus_path: Option<PathBuf>,
+
+    /// Depend on the ficus engine from this git repository instead.
+    #[arg(long = "ficus-git")]
+    pub(crate) ficus_git: Option<String>,
+
+    /// The project's virtualenv, checked for Django. Defaults to $VIRTUAL_ENV, else the project's
+    /// .venv when it has one (otherwise `make run` makes it).
+    #[arg(long)]
+    pub(crate) venv: Option<PathBuf>,
 }
 
 /// Which running server a command talks to.

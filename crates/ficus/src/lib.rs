@@ -20,6 +20,7 @@ mod config;
 mod cookies;
 pub mod db;
 mod diff;
+mod init;
 mod inspect;
 mod metrics;
 pub mod parity;
@@ -87,5 +88,6 @@ where
         cli::Command::Check(args) => done(inspect::check(args, &registry)),
         cli::Command::Diff(args) => done(diff::run(args, registry)),
         cli::Command::Reload(args) => done(state::reload(args)),
+        cli::Command::Init(args) => done(init::run(args)),
     }
 }
