@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use ficus::parity::Runner;
 use ficus::parity::requests::{self, Request};
-use ficus::parity::runner::Runner;
 use ficus::parity::{Verdict, normalise, verdict};
 use ficus::prelude::Database;
 use ficus::prelude::Registry;

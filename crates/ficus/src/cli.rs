@@ -26,7 +26,7 @@ pub(crate) enum Command {
     /// Validate routes.toml against the Rust handlers and the Django URLconf.
     Check(InspectArgs),
     /// Replay request lists or recorded traffic against Django and Rust, and show the differences.
-    Diff(crate::diff::DiffArgs),
+    Diff(DiffArgs),
     /// Make the running server read routes.toml again (as SIGHUP does), and say how it went.
     Reload(ServerArgs),
     /// Start a migration beside an existing Django project (where its manage.py is).
@@ -195,7 +195,7 @@ pub(crate) struct ServeArgs {
 
 /// Where the project is and how to load it: shared by every command that starts Python.
 #[derive(Debug, Clone, Args)]
-pub struct ProjectArgs {
+pub(crate) struct ProjectArgs {
     /// The WSGI application, `module:attr` or `module` (attr `application`). Defaults to the
     /// `[django] wsgi` entry of the routes file.
     pub app: Option<String>,
@@ -207,7 +207,7 @@ pub struct ProjectArgs {
 /// The project options besides APP (`ficus diff` takes APP as `--app`, its positionals being
 /// the files to replay).
 #[derive(Debug, Clone, Default, Args)]
-pub struct ProjectOptions {
+pub(crate) struct ProjectOptions {
     /// The routes file; its `[django]` section supplies APP, settings and path when not given.
     /// Defaults to ./routes.toml when that file exists.
     #[arg(long)]
@@ -230,6 +230,30 @@ pub struct ProjectOptions {
     pub settings: Option<String>,
 }
 
+/// `ficus diff`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DiffArgs {
+    /// Request lists (`.toml`) or recorded traffic (`.jsonl`).
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+
+    /// The WSGI application, `module:attr`; defaults to routes.toml's `[django] wsgi`.
+    #[arg(long)]
+    pub(crate) app: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) options: ProjectOptions,
+
+    /// Print JSON for tools instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Print each request that differs as a request-list entry, ready to paste into a route's
+    /// parity list.
+    #[arg(long)]
+    pub(crate) toml: bool,
+}
+
 /// `ficus routes` and `ficus check`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct InspectArgs {
@@ -243,6 +267,57 @@ pub(crate) struct InspectArgs {
     /// `ficus routes`: the running server whose live figures are shown beside each route.
     #[command(flatten)]
     pub live: ServerArgs,
+}
+
+impl ProjectArgs {
+    /// The plain options below the command line.
+    pub(crate) fn resolved(&self) -> crate::config::ProjectOptions {
+        self.options.with_app(self.app.clone())
+    }
+}
+
+impl ProjectOptions {
+    pub(crate) fn with_app(&self, app: Option<String>) -> crate::config::ProjectOptions {
+        crate::config::ProjectOptions {
+            app,
+            routes: self.routes.clone(),
+            chdir: self.chdir.clone(),
+            pythonpath: self.pythonpath.clone(),
+            venv: self.venv.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+impl ServerArgs {
+    pub(crate) fn resolved(&self) -> crate::state::ServerRef {
+        crate::state::ServerRef {
+            server: self.server.clone(),
+            state_file: self.state_file.clone(),
+            admin_token: self.admin_token.clone(),
+        }
+    }
+}
+
+impl InspectArgs {
+    pub(crate) fn resolved(&self) -> crate::inspect::InspectOptions {
+        crate::inspect::InspectOptions {
+            project: self.project.resolved(),
+            json: self.json,
+            live: self.live.resolved(),
+        }
+    }
+}
+
+impl DiffArgs {
+    pub(crate) fn resolved(&self) -> crate::diff::DiffOptions {
+        crate::diff::DiffOptions {
+            files: self.files.clone(),
+            project: self.options.with_app(self.app.clone()),
+            json: self.json,
+            toml: self.toml,
+        }
+    }
 }
 
 #[cfg(test)]

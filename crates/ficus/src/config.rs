@@ -7,10 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cli::ProjectArgs;
-
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error("cannot read the routes file {path}: {source}")]
     RoutesUnreadable {
         path: PathBuf,
@@ -54,13 +52,13 @@ struct RoutesFile {
 
 /// `module:attr` split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppRef {
+pub(crate) struct AppRef {
     pub module: String,
     pub attr: String,
 }
 
 impl AppRef {
-    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, ConfigError> {
         let (module, attr) = text.split_once(':').unwrap_or((text, "application"));
         let valid = |s: &str| {
             !s.is_empty()
@@ -86,9 +84,27 @@ impl std::fmt::Display for AppRef {
     }
 }
 
+/// Where the project is and how to load it, as the command line gives it (clap's types stay in
+/// `cli`; this is what they resolve into).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProjectOptions {
+    /// The WSGI application, `module:attr` or `module`; else routes.toml's `[django] wsgi`.
+    pub(crate) app: Option<String>,
+    /// The routes file; else ./routes.toml when it exists.
+    pub(crate) routes: Option<PathBuf>,
+    /// The directory to change to before loading the application.
+    pub(crate) chdir: Option<PathBuf>,
+    /// Comma-separated directories for sys.path.
+    pub(crate) pythonpath: Option<String>,
+    /// The virtualenv; else $VIRTUAL_ENV, else ./.venv.
+    pub(crate) venv: Option<PathBuf>,
+    /// The Django settings module.
+    pub(crate) settings: Option<String>,
+}
+
 /// Everything the Python side needs to load the application.
 #[derive(Debug, Clone)]
-pub struct AppConfig {
+pub(crate) struct AppConfig {
     pub app: AppRef,
     pub settings: Option<String>,
     /// Absolute directories to prepend to sys.path, in order.
@@ -98,8 +114,8 @@ pub struct AppConfig {
 }
 
 /// Reads the routes file (when there is one), changes directory if asked, and resolves the app.
-pub(crate) fn resolve(args: &ProjectArgs) -> Result<AppConfig, ConfigError> {
-    let (routes_path, explicit) = match &args.options.routes {
+pub(crate) fn resolve(args: &ProjectOptions) -> Result<AppConfig, ConfigError> {
+    let (routes_path, explicit) = match &args.routes {
         Some(path) => (path.clone(), true),
         None => (PathBuf::from("routes.toml"), false),
     };
@@ -116,7 +132,7 @@ pub(crate) fn resolve(args: &ProjectArgs) -> Result<AppConfig, ConfigError> {
         python_path.push(base.join(dir));
     }
 
-    if let Some(dir) = &args.options.chdir {
+    if let Some(dir) = &args.chdir {
         std::env::set_current_dir(dir).map_err(|source| ConfigError::Chdir {
             path: dir.clone(),
             source,
@@ -127,7 +143,7 @@ pub(crate) fn resolve(args: &ProjectArgs) -> Result<AppConfig, ConfigError> {
     if let Ok(cwd) = std::env::current_dir() {
         python_path.insert(0, cwd);
     }
-    if let Some(dirs) = &args.options.pythonpath {
+    if let Some(dirs) = &args.pythonpath {
         for dir in dirs.split(',').filter(|d| !d.is_empty()) {
             python_path.insert(0, absolute(Path::new(dir)));
         }
@@ -136,7 +152,7 @@ pub(crate) fn resolve(args: &ProjectArgs) -> Result<AppConfig, ConfigError> {
     let app_text = args.app.clone().or(django.wsgi).ok_or(ConfigError::NoApp)?;
     Ok(AppConfig {
         app: AppRef::parse(&app_text)?,
-        settings: args.options.settings.clone().or(django.settings),
+        settings: args.settings.clone().or(django.settings),
         python_path,
         routes_file,
     })

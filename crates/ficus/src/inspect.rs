@@ -10,52 +10,29 @@ use std::fmt::Write as _;
 use pyo3::prelude::*;
 use serde::Serialize;
 
-use crate::cli::InspectArgs;
 use crate::ported::Registry;
 use crate::project::Project;
 use crate::python::app;
-use crate::python::django::{self, UrlPattern};
-use crate::routes::pattern::PathPattern;
-use crate::routes::{Mode, Route, RouteTable};
+use crate::python::django;
+use crate::routes::RouteTable;
+use crate::routes::summary::{Row, Summary, UrlPattern, compile, django_match, summarise};
 use crate::state;
 
-/// One line of `ficus routes`.
-#[derive(Debug, Serialize)]
-struct Row {
-    path: String,
-    name: Option<String>,
-    view: String,
-    /// rust, canary, shadow, django, or "not listed".
-    state: &'static str,
-    entries: Vec<Entry>,
-    /// What the running server has seen on this route (`ficus routes` with a server running).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    live: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct Entry {
-    /// The entry's path as routes.toml writes it.
-    path: String,
-    mode: &'static str,
-    methods: Vec<String>,
-    handler: String,
-    line: usize,
-}
-
-#[derive(Debug, Serialize)]
-pub(crate) struct Summary {
-    routes: Vec<Row>,
-    pub total: usize,
-    pub rust: usize,
-    pub canary: usize,
-    pub shadow: usize,
-    pub django: usize,
-    pub not_listed: usize,
-}
-
 /// Loads the project and both tables: Django's URL patterns and routes.toml.
-fn load(args: &InspectArgs, registry: &Registry) -> anyhow::Result<(Vec<UrlPattern>, RouteTable)> {
+/// `ficus routes` and `ficus check`, as the command line gives them.
+#[derive(Debug, Clone)]
+pub(crate) struct InspectOptions {
+    pub(crate) project: crate::config::ProjectOptions,
+    /// JSON for tools instead of a table.
+    pub(crate) json: bool,
+    /// `ficus routes`: the running server whose live figures are shown.
+    pub(crate) live: crate::state::ServerRef,
+}
+
+fn load(
+    args: &InspectOptions,
+    registry: &Registry,
+) -> anyhow::Result<(Vec<UrlPattern>, RouteTable)> {
     let project = Project::find(&args.project)?;
     let table = RouteTable::read(project.config.routes_file.as_deref(), &registry.names())?;
     project.start_python()?;
@@ -67,102 +44,8 @@ fn load(args: &InspectArgs, registry: &Registry) -> anyhow::Result<(Vec<UrlPatte
     Ok((patterns, table))
 }
 
-/// Django's `path()` patterns compiled once (None for regex patterns and what does not parse),
-/// index for index with `patterns`.
-fn compile(patterns: &[UrlPattern]) -> Vec<Option<PathPattern>> {
-    patterns
-        .iter()
-        .map(|p| {
-            p.is_route
-                .then(|| PathPattern::parse(&format!("/{}", p.route)).ok())
-                .flatten()
-        })
-        .collect()
-}
-
-/// The index of the Django pattern an entry stands for: same literal text and converters in
-/// the same places.
-fn django_match(route: &Route, compiled: &[Option<PathPattern>]) -> Option<usize> {
-    compiled.iter().position(|django| {
-        django
-            .as_ref()
-            .is_some_and(|d| d.same_shape(&route.pattern))
-    })
-}
-
-fn entry(route: &Route) -> Entry {
-    Entry {
-        path: route.pattern.source().to_owned(),
-        mode: route.mode.as_str(),
-        methods: route.methods.iter().cloned().collect(),
-        handler: route.handler.clone(),
-        line: route.line,
-    }
-}
-
-/// The most ported mode among a pattern's entries.
-fn state(entries: &[&Route]) -> &'static str {
-    [Mode::Rust, Mode::Canary, Mode::Shadow, Mode::Django]
-        .into_iter()
-        .find(|mode| entries.iter().any(|r| r.mode == *mode))
-        .map_or("not listed", Mode::as_str)
-}
-
-pub(crate) fn summarise(patterns: &[UrlPattern], table: &RouteTable) -> Summary {
-    let compiled = compile(patterns);
-    let matched: Vec<Option<usize>> = table
-        .routes
-        .iter()
-        .map(|r| django_match(r, &compiled))
-        .collect();
-    let mut claimed = BTreeSet::new();
-    let mut routes: Vec<Row> = patterns
-        .iter()
-        .enumerate()
-        .map(|(index, pattern)| {
-            let entries: Vec<&Route> = table
-                .routes
-                .iter()
-                .zip(&matched)
-                .filter(|(_, m)| **m == Some(index))
-                .map(|(r, _)| r)
-                .collect();
-            claimed.extend(entries.iter().map(|r| r.line));
-            Row {
-                path: format!("/{}", pattern.route),
-                name: pattern.name.clone(),
-                view: pattern.view.clone(),
-                state: state(&entries),
-                entries: entries.into_iter().map(entry).collect(),
-                live: None,
-            }
-        })
-        .collect();
-    // Entries Django does not have (`new = true`) are routes too, served by Rust alone.
-    for route in table.routes.iter().filter(|r| !claimed.contains(&r.line)) {
-        routes.push(Row {
-            path: route.pattern.source().to_owned(),
-            name: route.name.clone(),
-            view: format!("(Rust only) {}", route.handler),
-            state: state(&[route]),
-            entries: vec![entry(route)],
-            live: None,
-        });
-    }
-    let count = |state: &str| routes.iter().filter(|r| r.state == state).count();
-    Summary {
-        total: routes.len(),
-        rust: count("rust"),
-        canary: count("canary"),
-        shadow: count("shadow"),
-        django: count("django"),
-        not_listed: count("not listed"),
-        routes,
-    }
-}
-
 /// `ficus routes`.
-pub(crate) fn routes(args: InspectArgs, registry: &Registry) -> anyhow::Result<()> {
+pub(crate) fn routes(args: InspectOptions, registry: &Registry) -> anyhow::Result<()> {
     let (patterns, table) = load(&args, registry)?;
     let mut summary = summarise(&patterns, &table);
     let live = live_figures(&args.live);
@@ -180,7 +63,7 @@ pub(crate) fn routes(args: InspectArgs, registry: &Registry) -> anyhow::Result<(
 }
 
 /// The running server's status (`/_ficus/api/status`); None when no server is named anywhere.
-fn live_figures(args: &crate::cli::ServerArgs) -> anyhow::Result<Option<serde_json::Value>> {
+fn live_figures(args: &crate::state::ServerRef) -> anyhow::Result<Option<serde_json::Value>> {
     let Some(url) = state::server_url(args)? else {
         return Ok(None);
     };
@@ -321,7 +204,7 @@ struct Findings {
 }
 
 /// `ficus check`: exit status 1 when routes.toml has an error.
-pub(crate) fn check(args: InspectArgs, registry: &Registry) -> anyhow::Result<()> {
+pub(crate) fn check(args: InspectOptions, registry: &Registry) -> anyhow::Result<()> {
     let (patterns, table) = load(&args, registry)?;
     let findings = findings(&patterns, &table, &registry.names());
     if args.json {

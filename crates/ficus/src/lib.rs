@@ -10,20 +10,42 @@
 //!     ficus::main(ficus::ported::Registry::new())
 //! }
 //! ```
+//!
+//! # Layout
+//!
+//! Each module has one job, and they depend one way, from the top of this list to the bottom
+//! (none imports a module above it):
+//!
+//! - `cli`: the command line (clap's types stay there), resolved into plain options for:
+//! - the commands: `serve` (puts the server together), `inspect` (`ficus routes` and `check`),
+//!   `diff` (`ficus diff`, and the in-process `runner` the parity tests use), `state` (how
+//!   commands find a running server), `init`, and `project` (finding the venv and the app).
+//! - `server`: accept loop, limits (`guard`), shutdown, and `service`, where each request goes
+//!   where the route table decides: Rust, canary, shadow or Django.
+//! - `admin` (`/metrics`, the dashboard; it sees the server through a narrow view) and
+//!   `supervisor` (worker processes).
+//! - traffic modes: `shadow`, `canary`, `record`; `metrics`; `static_files`.
+//! - `ported`: the porting toolkit behind [`prelude`] and the dispatcher that runs handlers.
+//! - `wsgi`: the PEP 3333 bridge. `python`: the interpreter, its threads, the only way in.
+//! - `routes`: routes.toml, Django's path syntax, and the migration summary.
+//! - plain parts: `config`, `conventions` (what Django's middleware adds), `db`, `body`,
+//!   `cookies`, `traffic_log`; and the parity engine, a crate of its own (`ficus-parity`) that
+//!   only compares answers it is given.
 
 // The porting toolkit and the parity engine are public (through `prelude`, and for a
 // migration's parity tests); everything else is the engine's own.
 mod admin;
+mod body;
 mod canary;
 mod cli;
 mod config;
+mod conventions;
 mod cookies;
 pub mod db;
 mod diff;
 mod init;
 mod inspect;
 mod metrics;
-pub mod parity;
 pub mod ported;
 mod project;
 mod python;
@@ -51,6 +73,13 @@ pub mod prelude {
     pub use axum::extract::State;
     pub use axum::response::{IntoResponse, Response};
     pub use http::StatusCode;
+}
+
+/// The parity engine (normalisation and diff, request lists), and the runner that gets it the
+/// answers of a project in this process: what a migration's parity tests are written with.
+pub mod parity {
+    pub use crate::diff::runner::{Runner, Trio};
+    pub use ficus_parity::*;
 }
 
 /// The versions the engine is built with, for a migration to use the same ones.
@@ -84,10 +113,10 @@ where
     let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     match cli::Cli::parse_from(args).command {
         cli::Command::Serve(args) => serve::run(*args, registry),
-        cli::Command::Routes(args) => done(inspect::routes(args, &registry)),
-        cli::Command::Check(args) => done(inspect::check(args, &registry)),
-        cli::Command::Diff(args) => done(diff::run(args, registry)),
-        cli::Command::Reload(args) => done(state::reload(args)),
+        cli::Command::Routes(args) => done(inspect::routes(args.resolved(), &registry)),
+        cli::Command::Check(args) => done(inspect::check(args.resolved(), &registry)),
+        cli::Command::Diff(args) => done(diff::run(args.resolved(), registry)),
+        cli::Command::Reload(args) => done(state::reload(args.resolved())),
         cli::Command::Init(args) => done(init::run(args)),
     }
 }

@@ -6,20 +6,19 @@
 
 use std::path::PathBuf;
 
-use crate::cli::ProjectArgs;
-use crate::config::{self, AppConfig};
+use crate::config::{self, AppConfig, ProjectOptions};
 use crate::python::runtime;
 
-pub struct Project {
-    pub config: AppConfig,
-    pub venv: PathBuf,
+pub(crate) struct Project {
+    pub(crate) config: AppConfig,
+    pub(crate) venv: PathBuf,
     venv_python: PathBuf,
 }
 
 impl Project {
     /// Resolves everything a user can get wrong before any socket is bound or Python is started.
-    pub fn find(args: &ProjectArgs) -> anyhow::Result<Self> {
-        let venv = runtime::find_venv(args.options.venv.as_deref())?;
+    pub(crate) fn find(args: &ProjectOptions) -> anyhow::Result<Self> {
+        let venv = runtime::find_venv(args.venv.as_deref())?;
         let venv_python = runtime::check_venv(&venv)?;
         let config = config::resolve(args)?;
         Ok(Self {
@@ -30,14 +29,14 @@ impl Project {
     }
 
     /// Starts the embedded interpreter in the virtualenv (once per process).
-    pub fn start_python(&self) -> anyhow::Result<()> {
+    pub(crate) fn start_python(&self) -> anyhow::Result<()> {
         let argv: Vec<String> = std::env::args().collect();
         runtime::initialize(&self.venv_python, &argv)?;
         Ok(())
     }
 
     /// The virtualenv as messages show it.
-    pub fn venv_shown(&self) -> String {
+    pub(crate) fn venv_shown(&self) -> String {
         self.venv.display().to_string()
     }
 }

@@ -67,7 +67,7 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parity::requests::parse_recorded;
+    use ficus_parity::requests::parse_recorded;
 
     #[test]
     fn recorded_lines_replay_with_ficus_diff_and_hide_secrets() {

@@ -40,7 +40,7 @@ use crate::wsgi::WsgiApp;
 pub(crate) fn run(args: ServeArgs, registry: Registry) -> anyhow::Result<ExitCode> {
     init_logging();
     let worker = supervisor::worker()?;
-    let project = Project::find(&args.project)?;
+    let project = Project::find(&args.project.resolved())?;
     let app_config = &project.config;
     let routes = Arc::new(LiveRoutes::load(
         app_config.routes_file.as_deref(),
@@ -149,6 +149,10 @@ pub(crate) fn run(args: ServeArgs, registry: Registry) -> anyhow::Result<ExitCod
         metrics_path: Some(args.metrics_path.clone()).filter(|p| p.starts_with('/')),
         app: app_config.app.to_string(),
         patterns,
+        routes: routes.clone(),
+        metrics: Arc::new(Metrics::new()),
+        pool: pool.clone(),
+        shadow: shadow.clone(),
     };
     let shared = Arc::new(Shared {
         routes: routes.clone(),
@@ -162,9 +166,9 @@ pub(crate) fn run(args: ServeArgs, registry: Registry) -> anyhow::Result<ExitCod
         header_case: HeaderCase::default(),
         timeout,
         max_body_size: args.max_body_size,
-        metrics: Arc::new(Metrics::new()),
+        metrics: admin.metrics.clone(),
         recorder: Recorder::new(args.record_log.clone(), args.record_log_max_bytes),
-        admin,
+        admin: Arc::new(admin),
         recycle: (worker_id.is_some() && args.max_requests > 0)
             .then(|| Recycle::new(args.max_requests, args.max_requests_jitter, stop_tx.clone())),
     });
@@ -194,7 +198,7 @@ pub(crate) fn run(args: ServeArgs, registry: Registry) -> anyhow::Result<ExitCod
         state_file.as_deref(),
         listeners.first().and_then(|l| l.local_addr().ok()),
     );
-    tokio.spawn(crate::admin::peers::publish(shared.clone()));
+    tokio.spawn(crate::admin::peers::publish(shared.admin.clone()));
     supervisor::notify_ready();
 
     let how = tokio.block_on(server::run(listeners, shared, settings, stop_rx.clone()))?;

@@ -13,8 +13,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::ServerArgs;
-
 pub(crate) const DEFAULT_PATH: &str = ".ficus/server.json";
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -61,7 +59,18 @@ impl State {
 
 /// The server a command should talk to: `--server`, else the state file; None when neither
 /// names one.
-pub(crate) fn server_url(args: &ServerArgs) -> anyhow::Result<Option<String>> {
+/// Which running server a command talks to.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerRef {
+    /// Its address, as `http://127.0.0.1:8000`; else the one in the state file.
+    pub(crate) server: Option<String>,
+    /// The state file `ficus serve` wrote.
+    pub(crate) state_file: PathBuf,
+    /// The admin token, for a server on another host.
+    pub(crate) admin_token: Option<String>,
+}
+
+pub(crate) fn server_url(args: &ServerRef) -> anyhow::Result<Option<String>> {
     if let Some(url) = &args.server {
         return Ok(Some(url.trim_end_matches('/').to_owned()));
     }
@@ -132,7 +141,7 @@ pub(crate) fn request(
 }
 
 /// `ficus reload`.
-pub(crate) fn reload(args: ServerArgs) -> anyhow::Result<()> {
+pub(crate) fn reload(args: ServerRef) -> anyhow::Result<()> {
     let Some(url) = server_url(&args)? else {
         bail!(
             "no running ficus server was found: {} does not exist (start one with `ficus serve`, or pass --server URL)",

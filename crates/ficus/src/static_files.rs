@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use tokio::io::AsyncReadExt;
 
-use crate::server::body::{Body, ChannelBody, empty};
+use crate::body::{Body, ChannelBody, empty};
 
 const CHUNK: usize = 64 * 1024;
 

@@ -23,6 +23,8 @@ pub(crate) const WORKER_FDS: &str = "FICUS_WORKER_FDS";
 /// Which worker this is (1 to N), for its log lines.
 pub(crate) const WORKER_ID: &str = "FICUS_WORKER_ID";
 /// Where a worker says it is serving.
+/// Where workers publish their figures for each other (see `admin/peers.rs`).
+pub(crate) const RUN_DIR: &str = "FICUS_RUN_DIR";
 const READY_FD: &str = "FICUS_READY_FD";
 /// The main process, which a worker asks to pass a reload on to every worker.
 const SUPERVISOR_PID: &str = "FICUS_SUPERVISOR_PID";
@@ -134,13 +136,13 @@ pub(crate) fn run(listeners: Vec<TcpListener>, plan: Plan) -> anyhow::Result<i32
         .join(",");
     let (ours, theirs) = UnixStream::pair().context("cannot create the readiness socket")?;
     set_inherited(theirs.as_raw_fd(), true)?;
-    // Where workers publish their figures for each other (see `crate::admin::peers`).
+    // Where workers publish their figures for each other (see `admin/peers.rs`).
     let run_dir = tempfile::Builder::new()
         .prefix("ficus-run-")
         .tempdir()
         .context("cannot create the workers' run directory")?;
     // SAFETY: the supervisor is single-threaded here: its runtime has not started yet.
-    unsafe { std::env::set_var(crate::admin::peers::RUN_DIR, run_dir.path()) };
+    unsafe { std::env::set_var(RUN_DIR, run_dir.path()) };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -9,15 +9,19 @@
 pub(crate) mod peers;
 mod status;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 
+use crate::body::{Body, full};
+use crate::metrics::Metrics;
 use crate::metrics::prometheus;
-use crate::python::django::UrlPattern;
-use crate::server::body::{Body, full};
-use crate::server::service::{Connection, Shared};
+use crate::python::pool::PythonPool;
+use crate::routes::LiveRoutes;
+use crate::routes::summary::UrlPattern;
+use crate::shadow::Shadow;
 
 const PREFIX: &str = "/_ficus/";
 const DASHBOARD: &str = include_str!("dashboard.html");
@@ -27,8 +31,8 @@ const TOKEN_COOKIE: &str = "ficus_admin";
 /// custom header needs a CORS preflight, which ficus never grants).
 pub(crate) const RELOAD_HEADER: &str = "x-ficus-reload";
 
-/// How the operator's pages are reached.
-#[derive(Debug, Clone, Default)]
+/// The operator's pages: how they are reached, and the live parts of the server they show (a
+/// narrow view of it, so this module needs nothing of the request path).
 pub(crate) struct Admin {
     /// Lets requests from other hosts in when they carry it.
     pub token: Option<String>,
@@ -38,12 +42,20 @@ pub(crate) struct Admin {
     pub app: String,
     /// Django's URL patterns, read at start, for the migration progress.
     pub patterns: Vec<UrlPattern>,
+    /// The route table, for the progress and for reloads.
+    pub routes: Arc<LiveRoutes>,
+    /// This worker's figures.
+    pub metrics: Arc<Metrics>,
+    /// The Python threads, for their figures.
+    pub pool: Arc<PythonPool>,
+    /// Shadow runs, for their figures and the latest mismatches.
+    pub shadow: Option<Arc<Shadow>>,
 }
 
 impl Admin {
     /// Whether a request may see the operator's pages.
-    fn admits(&self, conn: &Connection, headers: &HeaderMap, query: Option<&str>) -> bool {
-        let local = conn.peer.ip().is_loopback() && !proxied(headers);
+    fn admits(&self, peer: SocketAddr, headers: &HeaderMap, query: Option<&str>) -> bool {
+        let local = peer.ip().is_loopback() && !proxied(headers);
         local
             || self
                 .token
@@ -91,24 +103,23 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 /// Answers the operator's paths; None hands the request on (not one of them, or not admitted).
 pub(crate) async fn serve<B>(
-    shared: &Arc<Shared>,
-    conn: &Connection,
+    admin: &Admin,
+    peer: SocketAddr,
     req: &Request<B>,
 ) -> Option<Response<Body>> {
-    let admin = &shared.admin;
     let path = req.uri().path();
     let is_metrics = admin.metrics_path.as_deref() == Some(path);
     if !is_metrics && path != "/_ficus" && !path.starts_with(PREFIX) {
         return None;
     }
-    if !admin.admits(conn, req.headers(), req.uri().query()) {
+    if !admin.admits(peer, req.headers(), req.uri().query()) {
         return None;
     }
     let method = req.method();
     let read = method == Method::GET || method == Method::HEAD;
     Some(match path {
         _ if is_metrics && read => {
-            let text = prometheus::render(&peers::gather(shared), shared.metrics.uptime());
+            let text = prometheus::render(&peers::gather(admin), admin.metrics.uptime());
             answer(StatusCode::OK, prometheus::CONTENT_TYPE, text)
         }
         "/_ficus" => redirect(PREFIX, None),
@@ -118,7 +129,7 @@ pub(crate) async fn serve<B>(
             None => answer(StatusCode::OK, "text/html; charset=utf-8", DASHBOARD),
         },
         "/_ficus/api/status" if read => {
-            let body = status::status(shared).to_string();
+            let body = status::status(admin).to_string();
             answer(StatusCode::OK, "application/json", body)
         }
         "/_ficus/api/reload" if method == Method::POST => {
@@ -129,7 +140,7 @@ pub(crate) async fn serve<B>(
                     format!("A reload must carry the {RELOAD_HEADER} header.\n"),
                 )
             } else {
-                let outcome = shared.routes.reload_logged();
+                let outcome = admin.routes.reload_logged();
                 // This worker answers for all; the supervisor passes the reload on to the rest.
                 crate::supervisor::reload_all_workers();
                 let status = if outcome.reloaded {

@@ -8,25 +8,20 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::Admin;
 use crate::metrics::Snapshot;
-use crate::server::service::Shared;
 
 /// Where workers publish, set by the supervisor.
-pub(crate) const RUN_DIR: &str = "FICUS_RUN_DIR";
 const EVERY: Duration = Duration::from_secs(1);
 
 /// This process's figures as they are now.
-pub(crate) fn local(shared: &Shared) -> Snapshot {
+pub(crate) fn local(admin: &Admin) -> Snapshot {
     Snapshot {
-        routes: shared.metrics.snapshot(),
-        shadow: shared
-            .shadow
-            .as_ref()
-            .map(|s| s.stats())
-            .unwrap_or_default(),
-        pool: shared.pool.figures(),
-        in_flight: shared.metrics.in_flight_now(),
-        mismatches: shared
+        routes: admin.metrics.snapshot(),
+        shadow: admin.shadow.as_ref().map(|s| s.stats()).unwrap_or_default(),
+        pool: admin.pool.figures(),
+        in_flight: admin.metrics.in_flight_now(),
+        mismatches: admin
             .shadow
             .as_ref()
             .map(|s| s.recent())
@@ -36,8 +31,8 @@ pub(crate) fn local(shared: &Shared) -> Snapshot {
 }
 
 /// The server's figures: this worker's live ones plus every other worker's latest.
-pub(crate) fn gather(shared: &Shared) -> Snapshot {
-    let mut total = local(shared);
+pub(crate) fn gather(admin: &Admin) -> Snapshot {
+    let mut total = local(admin);
     let Some((dir, me)) = run_dir() else {
         return total;
     };
@@ -60,21 +55,21 @@ pub(crate) fn gather(shared: &Shared) -> Snapshot {
 
 /// The run directory and this worker's file in it, when running under a supervisor.
 fn run_dir() -> Option<(PathBuf, PathBuf)> {
-    let dir = PathBuf::from(std::env::var_os(RUN_DIR)?);
+    let dir = PathBuf::from(std::env::var_os(crate::supervisor::RUN_DIR)?);
     let id = std::env::var(crate::supervisor::WORKER_ID).ok()?;
     let me = dir.join(format!("worker-{id}.json"));
     Some((dir, me))
 }
 
 /// Publishes this worker's figures every second, for as long as the server runs.
-pub(crate) async fn publish(shared: std::sync::Arc<Shared>) {
+pub(crate) async fn publish(admin: std::sync::Arc<Admin>) {
     let Some((_, me)) = run_dir() else {
         return;
     };
     let mut tick = tokio::time::interval(EVERY);
     loop {
         tick.tick().await;
-        if let Err(err) = write(&me, &local(&shared)) {
+        if let Err(err) = write(&me, &local(&admin)) {
             tracing::warn!(
                 "cannot publish this worker's figures to {}: {err}",
                 me.display()

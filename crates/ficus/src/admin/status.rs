@@ -6,15 +6,15 @@
 
 use serde_json::{Value, json};
 
-use crate::inspect::summarise;
+use super::Admin;
 use crate::metrics::{Backend, FiguresSnapshot};
 use crate::routes::Mode;
-use crate::server::service::Shared;
+use crate::routes::summary::summarise;
 
-pub(super) fn status(shared: &Shared) -> Value {
-    let table = shared.routes.table();
-    let summary = summarise(&shared.admin.patterns, &table);
-    let snapshot = super::peers::gather(shared);
+pub(super) fn status(admin: &Admin) -> Value {
+    let table = admin.routes.table();
+    let summary = summarise(&admin.patterns, &table);
+    let snapshot = super::peers::gather(admin);
     let (mut rust, mut django) = (0, 0);
     for figures in snapshot.routes.values() {
         rust += figures.rust.requests();
@@ -57,11 +57,11 @@ pub(super) fn status(shared: &Shared) -> Value {
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "generated_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "app": shared.admin.app,
-        "uptime_seconds": shared.metrics.uptime().as_secs(),
+        "app": admin.app,
+        "uptime_seconds": admin.metrics.uptime().as_secs(),
         "workers": snapshot.workers,
-        "routes_file": shared.routes.file().map(|f| f.display().to_string()),
-        "last_reload": shared.routes.last_reload(),
+        "routes_file": admin.routes.file().map(|f| f.display().to_string()),
+        "last_reload": admin.routes.last_reload(),
         "progress": {
             "rust": summary.rust,
             "canary": summary.canary,

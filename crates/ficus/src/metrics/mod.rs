@@ -17,6 +17,19 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+/// Per-route shadow figures.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RouteStats {
+    pub compared: u64,
+    pub matched: u64,
+    pub mismatched: u64,
+    /// Differed only where Django differs from itself (a second Django run showed it).
+    pub noise: u64,
+    pub timed_out: u64,
+    /// Not compared: Django's body was too large, failed, or the client left early.
+    pub skipped: u64,
+}
+
 /// Upper bounds of the latency histogram buckets, in seconds (the last bucket is +Inf).
 pub(crate) const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

@@ -7,15 +7,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::{BUCKETS, Backend, RouteSnapshot, Snapshot};
-use crate::shadow::RouteStats;
-
-/// What the Python thread pool is doing right now.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
-pub(crate) struct PoolFigures {
-    pub threads: usize,
-    pub busy: usize,
-    pub queued: usize,
-}
+use crate::metrics::RouteStats;
 
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -213,6 +205,7 @@ fn escape(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
+    use crate::python::pool::PoolFigures;
     use std::collections::BTreeMap;
 
     #[test]

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::BUCKETS;
-use crate::metrics::prometheus::PoolFigures;
-use crate::shadow::RouteStats;
+use crate::metrics::RouteStats;
+use crate::python::pool::PoolFigures;
 
 /// One backend's counts on one route.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

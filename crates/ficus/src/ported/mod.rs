@@ -7,7 +7,6 @@
 //! applies the server's deadline. Nothing here knows a particular project's views: those live in
 //! `crate::handlers`.
 
-pub(crate) mod conventions;
 pub mod error;
 pub mod extract;
 pub mod pyjson;
@@ -27,8 +26,8 @@ use futures_util::FutureExt;
 use http::StatusCode;
 use http_body_util::BodyExt;
 
+use crate::conventions::Conventions;
 use crate::db::Database;
-use conventions::Conventions;
 use extract::Kwargs;
 use python::{PythonCalls, ServerError};
 
@@ -130,7 +129,7 @@ impl Dispatcher {
         params: Vec<(String, String)>,
         request: http::Request<B>,
         secure: bool,
-    ) -> http::Response<crate::server::body::Body>
+    ) -> http::Response<crate::body::Body>
     where
         B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,

@@ -10,8 +10,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyModule;
 use serde::Deserialize;
 
+use crate::conventions::Conventions;
 use crate::db::DatabaseSettings;
-use crate::ported::conventions::Conventions;
+use crate::routes::summary::UrlPattern;
 
 const SOURCE: &str = include_str!("django.py");
 
@@ -20,19 +21,6 @@ pub(crate) struct DjangoFacts {
     pub database: DatabaseSettings,
     #[serde(flatten)]
     pub conventions: Conventions,
-}
-
-/// One entry of `ficus routes`: a URL pattern as Django resolves it.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-pub(crate) struct UrlPattern {
-    /// The full route text without the leading "/", e.g. `api/articles/<int:pk>/`.
-    pub route: String,
-    /// The URL name, namespaced (`admin:index`) when it sits under a namespace.
-    pub name: Option<String>,
-    /// The dotted path of the view.
-    pub view: String,
-    /// False when any part of the route is a regular expression (`re_path`).
-    pub is_route: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

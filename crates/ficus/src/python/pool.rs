@@ -14,7 +14,13 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use pyo3::prelude::*;
 
-pub(crate) use crate::metrics::prometheus::PoolFigures;
+/// What the Python thread pool is doing right now.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PoolFigures {
+    pub threads: usize,
+    pub busy: usize,
+    pub queued: usize,
+}
 
 /// Work for a Python thread. It runs attached, with the thread's persistent thread state.
 pub(crate) type Job = Box<dyn FnOnce(Python<'_>) + Send>;

@@ -12,10 +12,10 @@ use toml::Spanned;
 
 use super::pattern::PathPattern;
 use super::{Mode, Route, RouteTable, Sticky};
-use crate::parity::{Rules, Selector};
+use ficus_parity::{Rules, Selector};
 
 #[derive(Debug, thiserror::Error)]
-pub enum RoutesError {
+pub(crate) enum RoutesError {
     #[error("cannot read the routes file {path}: {source}")]
     Unreadable {
         path: PathBuf,

@@ -6,6 +6,7 @@
 
 mod load;
 pub(crate) mod pattern;
+pub(crate) mod summary;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use pattern::PathPattern;
 /// How an entry's traffic is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Mode {
+pub(crate) enum Mode {
     /// The Rust handler answers.
     Rust,
     /// Django answers the client; the Rust handler is the one under evaluation.
@@ -33,7 +34,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Mode::Rust => "rust",
             Mode::Shadow => "shadow",
@@ -45,7 +46,7 @@ impl Mode {
 
 /// One `[[route]]` entry, validated.
 #[derive(Debug)]
-pub struct Route {
+pub(crate) struct Route {
     pub pattern: PathPattern,
     /// The Django URL name, checked against the URLconf by `ficus check`.
     pub name: Option<String>,
@@ -57,7 +58,7 @@ pub struct Route {
     /// Line of the entry in routes.toml, for messages.
     pub line: usize,
     /// How parity comparisons of this route are normalised beyond the defaults.
-    pub rules: crate::parity::Rules,
+    pub rules: ficus_parity::Rules,
     /// Shadow mode: how long the Rust handler may take before its run is abandoned.
     pub budget: std::time::Duration,
     /// Shadow mode: the share of matching requests that are shadowed (0 to 1).
@@ -78,7 +79,7 @@ pub struct Route {
 
 /// What identifies a client for canary stickiness (`sticky = "cookie:sessionid"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sticky {
+pub(crate) enum Sticky {
     /// The client's address (the forwarded one behind a trusted proxy).
     Client,
     /// A cookie's value; clients without it are placed by their address.
@@ -90,12 +91,12 @@ pub enum Sticky {
 impl Route {
     /// Whether a shadow entry shadows requests of this method: GET, HEAD and OPTIONS, and the
     /// others only with `shadow_writes`.
-    pub fn shadows(&self, method: &str) -> bool {
+    pub(crate) fn shadows(&self, method: &str) -> bool {
         self.mode == Mode::Shadow && (self.shadow_writes || SAFE_METHODS.contains(&method))
     }
 
     /// Whether a canary answer with this status may go to the client.
-    pub fn expects(&self, status: u16) -> bool {
+    pub(crate) fn expects(&self, status: u16) -> bool {
         match &self.expected_status {
             Some(listed) => listed.contains(&status),
             None => status < 500,
@@ -108,14 +109,14 @@ pub(crate) const SAFE_METHODS: [&str; 3] = ["GET", "HEAD", "OPTIONS"];
 
 /// A request the table gives to a Rust handler.
 #[derive(Debug)]
-pub struct Matched<'a> {
+pub(crate) struct Matched<'a> {
     pub route: &'a Route,
     /// Captured path parameters in pattern order, as Django's converters would pass them.
     pub params: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default)]
-pub struct RouteTable {
+pub(crate) struct RouteTable {
     pub routes: Vec<Route>,
     /// The share of all requests recorded for `ficus diff` (top-level `record = 0.01`).
     pub record: f64,
@@ -123,12 +124,15 @@ pub struct RouteTable {
 
 impl RouteTable {
     /// Parses and validates routes.toml text; `handlers` are the registered handler names.
-    pub fn parse(text: &str, handlers: &BTreeSet<&str>) -> Result<Self, RoutesError> {
+    pub(crate) fn parse(text: &str, handlers: &BTreeSet<&str>) -> Result<Self, RoutesError> {
         load::parse(text, handlers)
     }
 
     /// Reads and validates a routes file; no file means an empty table.
-    pub fn read(file: Option<&Path>, handlers: &BTreeSet<&str>) -> Result<Self, RoutesError> {
+    pub(crate) fn read(
+        file: Option<&Path>,
+        handlers: &BTreeSet<&str>,
+    ) -> Result<Self, RoutesError> {
         let Some(path) = file else {
             return Ok(Self::default());
         };
@@ -142,18 +146,20 @@ impl RouteTable {
     /// The Rust route for this request, if any. `path` is the decoded path Django would route
     /// (see [`pattern::decode_path`]). A method the entry does not list, a segment that does not
     /// fit a converter, or an entry not in rust mode all leave the request to Django.
-    pub fn resolve(&self, method: &str, path: &str) -> Option<Matched<'_>> {
+    #[cfg(test)]
+    pub(crate) fn resolve(&self, method: &str, path: &str) -> Option<Matched<'_>> {
         self.first(method, path, |route| route.mode == Mode::Rust)
     }
 
     /// The shadow entry for this request, if any: Django answers it, the Rust handler runs
     /// beside. Only GET, HEAD and OPTIONS unless the entry sets `shadow_writes`.
-    pub fn shadowed(&self, method: &str, path: &str) -> Option<Matched<'_>> {
+    #[cfg(test)]
+    pub(crate) fn shadowed(&self, method: &str, path: &str) -> Option<Matched<'_>> {
         self.first(method, path, |route| route.shadows(method))
     }
 
     /// The entry of any mode for this request, if any (for metrics and recording).
-    pub fn listed(&self, method: &str, path: &str) -> Option<Matched<'_>> {
+    pub(crate) fn listed(&self, method: &str, path: &str) -> Option<Matched<'_>> {
         self.first(method, path, |_| true)
     }
 
@@ -175,12 +181,12 @@ impl RouteTable {
     }
 
     /// Entries by mode, for the start-up line and `ficus routes`.
-    pub fn count(&self, mode: Mode) -> usize {
+    pub(crate) fn count(&self, mode: Mode) -> usize {
         self.routes.iter().filter(|r| r.mode == mode).count()
     }
 
     /// One line for the log: how many entries are in each mode.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "Routes: {} served by Rust, {} in canary, {} in shadow, {} switched to Django",
             self.count(Mode::Rust),

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 /// Django's built-in converters; custom `register_converter` ones have no Rust equivalent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Converter {
+pub(crate) enum Converter {
     Int,
     Str,
     Slug,
@@ -40,7 +40,7 @@ impl Converter {
     /// Copied verbatim from Django's converter classes. They mean the same in Python's `re` and
     /// the regex crate: `[0-9]` is ASCII-only in both, `.` excludes only `\n` in both, and
     /// `[^/]` includes `\n` in both.
-    pub fn regex(self) -> &'static str {
+    pub(crate) fn regex(self) -> &'static str {
         match self {
             Self::Int => "[0-9]+",
             Self::Str => "[^/]+",
@@ -52,7 +52,7 @@ impl Converter {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum PatternError {
+pub(crate) enum PatternError {
     #[error("`{pattern}` must start with `/`")]
     MissingLeadingSlash { pattern: String },
     #[error("`{pattern}` contains whitespace")]
@@ -74,7 +74,7 @@ pub enum PatternError {
 }
 
 #[derive(Debug, Clone)]
-pub struct PathPattern {
+pub(crate) struct PathPattern {
     source: String,
     /// The text before the first converter, which every matching path starts with.
     literal_prefix: String,
@@ -87,7 +87,7 @@ pub struct PathPattern {
 impl PathPattern {
     /// `source` is a routes.toml path: it starts with "/" and is otherwise Django path syntax,
     /// e.g. "/api/articles/<int:pk>/", "/api/media/<path:key>/signed-url/", "/healthz".
-    pub fn parse(source: &str) -> Result<Self, PatternError> {
+    pub(crate) fn parse(source: &str) -> Result<Self, PatternError> {
         let pattern = source.to_owned();
         if !source.starts_with('/') {
             return Err(PatternError::MissingLeadingSlash { pattern });
@@ -115,7 +115,7 @@ impl PathPattern {
         }
     }
 
-    pub fn source(&self) -> &str {
+    pub(crate) fn source(&self) -> &str {
         &self.source
     }
 
@@ -123,7 +123,8 @@ impl PathPattern {
     /// when the whole route is written in one path() call: "api/articles/<int:pk>/".
     /// (Split across `include()`, Django matches each prefix greedily without backtracking into
     /// the next, so a `<path:…>` before an include can match differently.)
-    pub fn django_route(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn django_route(&self) -> &str {
         self.source.strip_prefix('/').unwrap_or(&self.source)
     }
 
@@ -131,7 +132,7 @@ impl PathPattern {
     /// Returns the captured parameters in pattern order, as the strings Django passes to
     /// `to_python`: an int parameter is the digit string ("007"; Django's `int()` makes it 7
     /// and never fails on `[0-9]+`, so handlers parse it themselves).
-    pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+    pub(crate) fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
         // Most requests fail on the literal text before the first converter; that check is
         // cheaper than the regex, and a pattern without converters needs no regex at all.
         if !path.starts_with(&self.literal_prefix) {
@@ -150,11 +151,12 @@ impl PathPattern {
 
     /// Two patterns are "the same path" for duplicate detection when their regexes are identical
     /// (same literal text, same converters in the same places; parameter names do not matter).
-    pub fn same_shape(&self, other: &PathPattern) -> bool {
+    pub(crate) fn same_shape(&self, other: &PathPattern) -> bool {
         self.regex.as_str() == other.regex.as_str()
     }
 
-    pub fn params(&self) -> &[(String, Converter)] {
+    #[cfg(test)]
+    pub(crate) fn params(&self) -> &[(String, Converter)] {
         &self.params
     }
 }

@@ -3,7 +3,7 @@
 
 use http::{HeaderValue, Response, StatusCode, header};
 
-use super::body::{Body, full};
+use crate::body::{Body, full};
 
 /// An error page; `close` also ends the connection (after a malformed request, the rest of the
 /// stream cannot be trusted).

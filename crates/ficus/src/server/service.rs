@@ -19,15 +19,15 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use super::access_log::{AccessLog, Entry};
-use super::body::{Body, ChannelBody, Logged, OneChunk};
+use super::body::Logged;
 use super::errors::page;
 use super::guard::Verdicts;
 use super::header_case::HeaderCase;
 use super::proxy::ForwardedPolicy;
 use crate::admin::{self, Admin};
+use crate::body::{Body, ChannelBody, OneChunk};
 use crate::canary;
 use crate::metrics::{Backend, Metrics, UNLISTED};
-use crate::parity::Answer;
 use crate::ported::Dispatcher;
 use crate::python::pool::{PoolError, PythonPool};
 use crate::record::Recorder;
@@ -36,6 +36,7 @@ use crate::routes::{LiveRoutes, Matched, Mode, SAFE_METHODS};
 use crate::shadow::{COPY_CAP, DjangoAgain, Shadow, answer as shadow_answer};
 use crate::static_files::StaticFiles;
 use crate::wsgi::{BodySource, Reply, ResponseHead, WsgiApp, WsgiRequest};
+use ficus_parity::Answer;
 
 /// Chunks a streamed response may have in flight between Python and the socket.
 const BODY_CHANNEL_CHUNKS: usize = 16;
@@ -59,7 +60,7 @@ pub(crate) struct Shared {
     /// `record = ...` sampling (the file is created at the first recorded request).
     pub recorder: Recorder,
     /// `/metrics` and the `/_ficus/` dashboard.
-    pub admin: Admin,
+    pub admin: Arc<Admin>,
     /// `--max-requests` in a worker: drain and exit after so many, for a fresh one.
     pub recycle: Option<Recycle>,
 }
@@ -191,7 +192,7 @@ async fn respond(
             Served::ficus(),
         );
     }
-    if let Some(response) = admin::serve(shared, conn, &req).await {
+    if let Some(response) = admin::serve(&shared.admin, conn.peer, &req).await {
         return (response, Served::ficus());
     }
     if let Some(files) = &shared.static_files

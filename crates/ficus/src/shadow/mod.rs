@@ -19,13 +19,13 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
-use serde::Serialize;
 
-use crate::parity::{Answer, Normalised, Rules, Verdict, compare, normalise, verdict};
+use crate::body::Body;
+use crate::metrics::RouteStats;
 use crate::ported::Dispatcher;
 use crate::routes::Matched;
-use crate::server::body::Body;
 use crate::traffic_log::{RotatingLog, redact_body, redact_headers};
+use ficus_parity::{Answer, Normalised, Rules, Verdict, compare, normalise, verdict};
 use tee::Tee;
 
 /// The most of Django's body kept for a comparison; larger answers are counted as skipped.
@@ -37,19 +37,6 @@ const RECENT: usize = 20;
 /// Runs the same request through Django once more, to tell noise from real differences.
 pub(crate) type DjangoAgain =
     Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Option<Answer>> + Send>> + Send>;
-
-/// Per-route shadow figures.
-#[derive(Debug, Default, Clone, Serialize, serde::Deserialize)]
-pub(crate) struct RouteStats {
-    pub compared: u64,
-    pub matched: u64,
-    pub mismatched: u64,
-    /// Differed only where Django differs from itself (a second Django run showed it).
-    pub noise: u64,
-    pub timed_out: u64,
-    /// Not compared: Django's body was too large, failed, or the client left early.
-    pub skipped: u64,
-}
 
 pub(crate) struct Shadow {
     ported: Arc<Dispatcher>,
@@ -399,7 +386,7 @@ mod tests {
         else {
             panic!("not a mismatch");
         };
-        let at = |d: &Vec<crate::parity::Difference>| {
+        let at = |d: &Vec<ficus_parity::Difference>| {
             d.iter().map(|d| d.location.to_string()).collect::<Vec<_>>()
         };
         assert_eq!(at(&verdict.differences), ["JSON .id"]);

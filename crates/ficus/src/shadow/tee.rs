@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use tokio::sync::oneshot;
 
-use crate::server::body::Body;
+use crate::body::Body;
 
 pub(super) struct Tee {
     inner: Body,
@@ -103,7 +103,7 @@ impl Drop for Tee {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::body::full;
+    use crate::body::full;
     use http_body_util::BodyExt;
 
     #[tokio::test]

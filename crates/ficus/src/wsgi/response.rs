@@ -15,7 +15,7 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use super::Reply;
 
 /// One piece of the response body, or the error that aborts it mid-stream.
-pub(crate) type Chunk = Result<Bytes, std::io::Error>;
+pub(crate) use crate::body::Chunk;
 
 /// Status and headers as the application gave them (names keep their case).
 #[derive(Debug, Clone)]

@@ -8,38 +8,28 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{ProjectArgs, ProjectOptions};
-use crate::parity::requests::{self, Request};
-use crate::parity::runner::Runner;
-use crate::parity::{Difference, normalise, verdict};
+use ficus_parity::requests::{self, Request};
+use ficus_parity::{Difference, normalise, verdict};
+
+pub(crate) mod runner;
+
 use crate::ported::Registry;
 use crate::project::Project;
 use crate::routes::RouteTable;
+use runner::Runner;
 
-#[derive(Debug, Clone, Args)]
-pub(crate) struct DiffArgs {
+/// `ficus diff`, as the command line gives it.
+#[derive(Debug, Clone)]
+pub(crate) struct DiffOptions {
     /// Request lists (`.toml`) or recorded traffic (`.jsonl`).
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
-
-    /// The WSGI application, `module:attr`; defaults to routes.toml's `[django] wsgi`.
-    #[arg(long)]
-    pub app: Option<String>,
-
-    #[command(flatten)]
-    pub options: ProjectOptions,
-
-    /// Print JSON for tools instead of text.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Print each request that differs as a request-list entry, ready to paste into a route's
-    /// parity list.
-    #[arg(long)]
-    pub toml: bool,
+    pub(crate) files: Vec<PathBuf>,
+    pub(crate) project: crate::config::ProjectOptions,
+    /// JSON for tools instead of text.
+    pub(crate) json: bool,
+    /// Differing requests as request-list entries.
+    pub(crate) toml: bool,
 }
 
 /// The outcome for one request.
@@ -60,17 +50,14 @@ struct Outcome {
     request: Request,
 }
 
-pub(crate) fn run(args: DiffArgs, registry: Registry) -> anyhow::Result<()> {
+pub(crate) fn run(args: DiffOptions, registry: Registry) -> anyhow::Result<()> {
     let mut listed = Vec::new();
     for file in &args.files {
         for request in requests::read(file)? {
             listed.push((file.display().to_string(), request));
         }
     }
-    let project = Project::find(&ProjectArgs {
-        app: args.app.clone(),
-        options: args.options.clone(),
-    })?;
+    let project = Project::find(&args.project)?;
     let routes = RouteTable::read(project.config.routes_file.as_deref(), &registry.names())?;
     let runner = Runner::start(&project, registry, routes)?;
 
@@ -93,11 +80,7 @@ pub(crate) fn run(args: DiffArgs, registry: Registry) -> anyhow::Result<()> {
                 let name = if found.matches() { "match" } else { "differ" };
                 (name, found.differences, found.noise)
             }
-            None => (
-                "django",
-                Vec::new(),
-                crate::parity::compare(&django, &again),
-            ),
+            None => ("django", Vec::new(), ficus_parity::compare(&django, &again)),
         };
         outcomes.push(Outcome {
             file,

@@ -286,7 +286,7 @@ impl fmt::Display for Difference {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parity::{Answer, Rules, normalise};
+    use crate::{Answer, Rules, normalise};
     use bytes::Bytes;
 
     fn json(status: u16, body: &str) -> Normalised {

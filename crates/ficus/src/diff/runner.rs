@@ -16,10 +16,8 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use pyo3::prelude::*;
 
-use super::Answer;
-use super::requests::Request;
+use crate::conventions::Conventions;
 use crate::db::{Database, DatabaseSettings};
-use crate::ported::conventions::Conventions;
 use crate::ported::python::PythonCalls;
 use crate::ported::{AppState, Dispatcher, Registry};
 use crate::project::Project;
@@ -28,6 +26,8 @@ use crate::python::{app, django};
 use crate::routes::RouteTable;
 use crate::routes::pattern::decode_path;
 use crate::wsgi::{BodySource, Reply, WsgiApp, WsgiRequest};
+use ficus_parity::Answer;
+use ficus_parity::requests::Request;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// The Host a request gets when it names none: Django's test client uses `testserver`.
@@ -61,7 +61,7 @@ impl Runner {
     /// Starts Python in this process and loads the project; `routes` says which requests the
     /// Rust side answers (every entry counts, whatever its mode: parity is checked before a
     /// route takes traffic).
-    pub fn start(
+    pub(crate) fn start(
         project: &Project,
         registry: Registry,
         routes: RouteTable,
@@ -109,13 +109,10 @@ impl Runner {
         venv: &Path,
         registry: Registry,
     ) -> anyhow::Result<Self> {
-        let project = Project::find(&crate::cli::ProjectArgs {
-            app: None,
-            options: crate::cli::ProjectOptions {
-                routes: Some(routes_file.to_owned()),
-                venv: Some(venv.to_owned()),
-                ..Default::default()
-            },
+        let project = Project::find(&crate::config::ProjectOptions {
+            routes: Some(routes_file.to_owned()),
+            venv: Some(venv.to_owned()),
+            ..Default::default()
         })?;
         let routes = RouteTable::read(project.config.routes_file.as_deref(), &registry.names())?;
         Self::start(&project, registry, routes)
@@ -151,7 +148,7 @@ impl Runner {
     }
 
     /// The parity rules of the routes.toml entry with this path.
-    pub fn rules_for(&self, route: &str) -> crate::parity::Rules {
+    pub fn rules_for(&self, route: &str) -> ficus_parity::Rules {
         self.routes
             .routes
             .iter()

@@ -7,12 +7,11 @@
 //! between the two Django answers) and reports every other difference field by field.
 //!
 //! It only compares answers it is given; obtaining them (running Django and the handler) is the
-//! caller's job.
+//! caller's job: its own crate, so it can depend on nothing that does.
 
 mod diff;
 mod normalise;
 pub mod requests;
-pub mod runner;
 mod selector;
 
 pub use diff::{Difference, Location, Verdict, compare, verdict};
