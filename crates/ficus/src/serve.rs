@@ -25,7 +25,7 @@ use crate::routes::{LiveRoutes, Mode};
 use crate::server::access_log::AccessLog;
 use crate::server::guard::HeadLimits;
 use crate::server::proxy::ForwardedPolicy;
-use crate::server::service::{Recycle, Shared};
+use crate::server::shared::{Recycle, Shared};
 use crate::server::{self, HeaderCase, ServerSettings, Stop, listen};
 use crate::shadow::Shadow;
 use crate::state::{self, State};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use pyo3::prelude::*;
 
@@ -25,7 +25,7 @@ use crate::python::pool::PythonPool;
 use crate::python::{app, django};
 use crate::routes::RouteTable;
 use crate::routes::pattern::decode_path;
-use crate::wsgi::{BodySource, Reply, WsgiApp, WsgiRequest};
+use crate::wsgi::{BodySource, WsgiApp, WsgiRequest};
 use ficus_parity::Answer;
 use ficus_parity::requests::Request;
 
@@ -177,38 +177,20 @@ impl Runner {
     }
 
     async fn django(&self, request: &Request, db: &DatabaseSettings) -> anyhow::Result<Answer> {
-        let wsgi_request = wsgi_request(request)?;
-        let (head_tx, head_rx) = tokio::sync::oneshot::channel();
-        let (body_tx, mut body_rx) = tokio::sync::mpsc::channel(16);
-        let wsgi = self.wsgi.clone();
+        let (call, answering) = self.wsgi.prepare(wsgi_request(request)?);
         let path = db.name.clone();
         let job = self.pool.run(move |py| -> PyResult<()> {
             use_database(py, &path)?;
-            wsgi.handle(
-                py,
-                wsgi_request,
-                Reply {
-                    head: head_tx,
-                    body: body_tx,
-                },
-            );
+            call(py);
             // Closed again, so nothing holds the copy open once the request is done.
             use_database(py, &path)
         });
-        let collect = async {
-            let head = head_rx.await;
-            let mut body = BytesMut::new();
-            while let Some(chunk) = body_rx.recv().await {
-                body.extend_from_slice(&chunk?);
-            }
-            Ok::<_, std::io::Error>((head, body.freeze()))
-        };
-        let (job, collected) = tokio::join!(job, collect);
+        let (job, collected) = tokio::join!(job, answering.collect());
         job.context("the Python thread failed")?
             .context("cannot point Django at the database copy")?;
         let (head, streamed) = collected.context("the response body failed")?;
         match head {
-            Ok(Ok(mut head)) => Ok(Answer {
+            Some(mut head) => Ok(Answer {
                 body: head.body.take().unwrap_or(streamed),
                 status: head.status,
                 headers: head
@@ -217,7 +199,7 @@ impl Runner {
                     .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
                     .collect(),
             }),
-            _ => Ok(Answer {
+            None => Ok(Answer {
                 status: 500,
                 headers: Vec::new(),
                 body: Bytes::from_static(b"(the application failed before answering)"),

@@ -18,6 +18,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 
+use crate::body::Body;
+
 const MAX_ENTRIES: usize = 1024;
 
 #[derive(Default)]
@@ -84,6 +86,49 @@ async fn parse_names(names: &[&str]) -> Option<Extensions> {
     drop(client);
     driver.abort();
     extensions
+}
+
+/// Remembers the application's header-name case for hyper's HTTP/1 writer.
+pub(super) async fn preserve_case(cache: &HeaderCase, response: &mut Response<Body>) {
+    // The original spelling travels in a private list kept next to the headers.
+    let names = match response.extensions_mut().remove::<OriginalNames>() {
+        Some(original) => original.0,
+        None => response
+            .headers()
+            .keys()
+            .map(|k| title_case(k.as_str()))
+            .collect(),
+    };
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    if let Some(mut extensions) = cache.extensions_for(&refs).await {
+        if let Some(reason) = response
+            .extensions_mut()
+            .remove::<hyper::ext::ReasonPhrase>()
+        {
+            extensions.insert(reason);
+        }
+        *response.extensions_mut() = extensions;
+    }
+}
+
+/// The header names in the case the application wrote them, in response order.
+#[derive(Clone)]
+pub(crate) struct OriginalNames(pub Vec<String>);
+
+pub(super) fn title_case(name: &str) -> String {
+    match name {
+        "etag" => return "ETag".to_owned(),
+        "www-authenticate" => return "WWW-Authenticate".to_owned(),
+        _ => {}
+    }
+    let mut upper = true;
+    name.chars()
+        .map(|c| {
+            let out = if upper { c.to_ascii_uppercase() } else { c };
+            upper = c == '-';
+            out
+        })
+        .collect()
 }
 
 #[cfg(test)]

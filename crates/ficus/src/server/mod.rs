@@ -6,12 +6,15 @@
 
 pub(crate) mod access_log;
 pub(crate) mod body;
+mod buffer;
+mod django;
 mod errors;
 pub(crate) mod guard;
 mod header_case;
 pub(crate) mod listen;
 pub(crate) mod proxy;
 pub(crate) mod service;
+pub(crate) mod shared;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +28,7 @@ use tokio::sync::{mpsc, watch};
 pub(crate) use header_case::HeaderCase;
 
 use guard::{Guarded, HeadLimits, Verdicts};
-use service::{Connection, Shared};
+use shared::{Connection, Shared};
 
 /// How long a drain keeps serving connections that have not sent their first request yet.
 const SETTLE: Duration = Duration::from_millis(500);

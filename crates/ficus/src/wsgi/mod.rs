@@ -9,7 +9,11 @@ mod input;
 mod response;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::{mpsc, oneshot};
 
 use pyo3::prelude::*;
 
@@ -40,6 +44,28 @@ pub struct Reply {
     pub body: tokio::sync::mpsc::Sender<Chunk>,
 }
 
+/// Chunks a streamed response may have in flight between Python and the socket.
+const BODY_CHANNEL_CHUNKS: usize = 16;
+
+/// The async side of one call to the application: its head arrives once, then its body chunks.
+pub(crate) struct Answering {
+    pub(crate) head: oneshot::Receiver<Result<ResponseHead, WsgiFailure>>,
+    pub(crate) body: mpsc::Receiver<Chunk>,
+}
+
+impl Answering {
+    /// The head and every body byte (for comparing answers, not for serving them); no head when
+    /// the application failed before answering.
+    pub(crate) async fn collect(mut self) -> std::io::Result<(Option<ResponseHead>, Bytes)> {
+        let head = self.head.await.ok().and_then(Result::ok);
+        let mut body = BytesMut::new();
+        while let Some(chunk) = self.body.recv().await {
+            body.extend_from_slice(&chunk?);
+        }
+        Ok((head, body.freeze()))
+    }
+}
+
 /// The loaded application and the objects every environ shares.
 pub(crate) struct WsgiApp {
     app: Py<PyAny>,
@@ -67,6 +93,26 @@ impl WsgiApp {
 
     /// Calls the application, iterates its answer into `reply`, and calls `close()` on the
     /// iterable whatever happens (success, exception, client gone).
+    /// One request for the application: the call to run on a Python thread, and where its
+    /// answer arrives. The server and `ficus diff`'s runner both call the application this way.
+    pub(crate) fn prepare(
+        self: &Arc<Self>,
+        request: WsgiRequest,
+    ) -> (
+        impl for<'py> FnOnce(Python<'py>) + Send + 'static,
+        Answering,
+    ) {
+        let (head, head_rx) = oneshot::channel();
+        let (body, body_rx) = mpsc::channel(BODY_CHANNEL_CHUNKS);
+        let app = self.clone();
+        let run = move |py: Python<'_>| app.handle(py, request, Reply { head, body });
+        let answering = Answering {
+            head: head_rx,
+            body: body_rx,
+        };
+        (run, answering)
+    }
+
     pub(crate) fn handle(&self, py: Python<'_>, request: WsgiRequest, reply: Reply) {
         // Cheap clones (shared bytes); formatted only if something is logged.
         let label = (request.method.clone(), request.uri.clone());
