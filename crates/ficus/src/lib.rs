@@ -103,15 +103,23 @@ pub fn main(registry: ported::Registry) -> ExitCode {
 }
 
 /// Runs one `ficus` command line (`args` starts with the program name) with these handlers; the
-/// exit status it ends with. A wrong command line prints clap's message and exits, as `--help`
-/// does.
+/// exit status it ends with. A wrong command line, `--help` and `--version` print clap's text
+/// and end with clap's status (2 for a usage error, 0 otherwise).
 pub fn run<I, T>(args: I, registry: ported::Registry) -> anyhow::Result<ExitCode>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
     let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
-    match cli::Cli::parse_from(args).command {
+    let command = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli.command,
+        Err(err) => {
+            // Printing to a closed terminal is no reason to change the status.
+            let _ = err.print();
+            return Ok(ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2)));
+        }
+    };
+    match command {
         cli::Command::Serve(args) => serve::run(*args, registry),
         cli::Command::Routes(args) => done(inspect::routes(args.resolved(), &registry)),
         cli::Command::Check(args) => done(inspect::check(args.resolved(), &registry)),
