@@ -86,6 +86,14 @@ def application(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return Stream(query.get("name", "stream"), int(query.get("n", "5")), float(query.get("delay", "0.2")))
 
+    if path == "/status":
+        # An empty answer with this status, and a Content-Length when one is asked for.
+        headers = [("Content-Type", "text/plain")]
+        if "length" in query:
+            headers.append(("Content-Length", query["length"]))
+        start_response(query.get("code", "200") + " Status", headers)
+        return [b""]
+
     if path == "/pid":
         # Which worker process answered (the worker-process tests).
         return _json(start_response, {"pid": os.getpid()})

@@ -29,12 +29,28 @@ pub(crate) struct HeadLimits {
 /// Why a request is refused before it reaches the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Rejection {
-    RequestLineTooLong { length: usize, limit: usize },
-    TooManyFields { limit: usize },
-    FieldTooLarge { limit: usize },
+    RequestLineTooLong {
+        length: usize,
+        limit: usize,
+    },
+    TooManyFields {
+        limit: usize,
+    },
+    FieldTooLarge {
+        limit: usize,
+    },
     ContentLengthWithChunked,
     RepeatedContentLength,
     BareLineFeed,
+    /// Not a method gunicorn takes: an RFC 9110 token of 3 to 20 characters, no lower case.
+    InvalidMethod,
+    /// A target with a byte outside printable ASCII, `*` with a method other than OPTIONS, or
+    /// an authority (`host:port`) with a method other than CONNECT.
+    InvalidTarget,
+    /// A field that may appear once (Host, Content-Type) appears twice.
+    RepeatedSingleton(&'static str),
+    /// More than the one empty line RFC 9112 lets a client send before a request.
+    BlankLines,
 }
 
 impl Rejection {
@@ -44,9 +60,13 @@ impl Rejection {
             Self::TooManyFields { .. } | Self::FieldTooLarge { .. } => {
                 http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
-            Self::ContentLengthWithChunked | Self::RepeatedContentLength | Self::BareLineFeed => {
-                http::StatusCode::BAD_REQUEST
-            }
+            Self::ContentLengthWithChunked
+            | Self::RepeatedContentLength
+            | Self::BareLineFeed
+            | Self::InvalidMethod
+            | Self::InvalidTarget
+            | Self::RepeatedSingleton(_)
+            | Self::BlankLines => http::StatusCode::BAD_REQUEST,
         }
     }
 
@@ -62,6 +82,10 @@ impl Rejection {
             }
             Self::RepeatedContentLength => "More than one Content-Length".to_owned(),
             Self::BareLineFeed => "A request head line ends in LF without CR".to_owned(),
+            Self::InvalidMethod => "Invalid HTTP method".to_owned(),
+            Self::InvalidTarget => "Invalid request target".to_owned(),
+            Self::RepeatedSingleton(name) => format!("More than one {name}"),
+            Self::BlankLines => "More than one empty line before the request line".to_owned(),
         }
     }
 }
@@ -100,7 +124,10 @@ struct HeadScan {
     /// Bytes of the current line seen so far (it may be longer than what `line` keeps).
     line_len: usize,
     seen_request_line: bool,
+    blank_lines: usize,
     is_connect: bool,
+    hosts: usize,
+    content_types: usize,
     fields: usize,
     content_lengths: usize,
     content_length: Option<u64>,
@@ -214,7 +241,12 @@ impl<T> Guarded<T> {
         let length = length.saturating_sub(usize::from(length > line.len()));
         if !scan.seen_request_line {
             if line.is_empty() {
-                return; // blank lines before a request are tolerated
+                // One is tolerated (RFC 9112 section 2.2), as gunicorn tolerates it.
+                scan.blank_lines += 1;
+                if scan.blank_lines > 1 {
+                    return self.reject(Rejection::BlankLines);
+                }
+                return;
             }
             if length > limits.request_line {
                 return self.reject(Rejection::RequestLineTooLong {
@@ -225,6 +257,9 @@ impl<T> Guarded<T> {
             if line.starts_with(b"PRI * HTTP/2") {
                 self.state = State::Passthrough;
                 return;
+            }
+            if let Some(rejection) = judge_request_line(&line) {
+                return self.reject(rejection);
             }
             scan.seen_request_line = true;
             scan.is_connect = line.starts_with(b"CONNECT ");
@@ -258,6 +293,10 @@ impl<T> Guarded<T> {
             scan.chunked = last.eq_ignore_ascii_case(b"chunked");
         } else if name.eq_ignore_ascii_case(b"upgrade") {
             scan.upgrade = true;
+        } else if name.eq_ignore_ascii_case(b"host") {
+            scan.hosts += 1;
+        } else if name.eq_ignore_ascii_case(b"content-type") {
+            scan.content_types += 1;
         }
     }
 
@@ -267,6 +306,12 @@ impl<T> Guarded<T> {
         };
         if scan.content_lengths > 1 {
             return self.reject(Rejection::RepeatedContentLength);
+        }
+        if scan.hosts > 1 {
+            return self.reject(Rejection::RepeatedSingleton("Host"));
+        }
+        if scan.content_types > 1 {
+            return self.reject(Rejection::RepeatedSingleton("Content-Type"));
         }
         if scan.transfer_encoding && scan.content_lengths > 0 {
             return self.reject(Rejection::ContentLengthWithChunked);
@@ -288,6 +333,36 @@ impl<T> Guarded<T> {
             }
         };
     }
+}
+
+/// gunicorn's rules for the request line that hyper does not apply. A line that is not three
+/// parts is left to hyper, which refuses it.
+fn judge_request_line(line: &[u8]) -> Option<Rejection> {
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let (Some(method), Some(target), Some(_version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    let method_ok = (3..=20).contains(&method.len())
+        && method.iter().all(token)
+        && !method.iter().any(|b| b.is_ascii_lowercase() || *b == b'#');
+    if !method_ok {
+        return Some(Rejection::InvalidMethod);
+    }
+    if target.is_empty() || target.iter().any(|b| !(0x21..=0x7e).contains(b)) {
+        return Some(Rejection::InvalidTarget);
+    }
+    let asterisk = target == b"*";
+    if asterisk && method != b"OPTIONS" {
+        return Some(Rejection::InvalidTarget);
+    }
+    let absolute = target.windows(3).any(|w| w == b"://");
+    let authority = !asterisk && !target.starts_with(b"/") && !absolute;
+    if authority && method != b"CONNECT" {
+        return Some(Rejection::InvalidTarget);
+    }
+    None
 }
 
 /// Advances through a chunked body; returns the bytes used and the next state when it changes.
@@ -482,6 +557,66 @@ mod tests {
         assert_eq!(
             verdicts_for(two_cl, 5),
             vec![Some(Rejection::RepeatedContentLength)]
+        );
+    }
+
+    #[test]
+    fn request_lines_gunicorn_refuses_are_400() {
+        let refused = |line: &str| {
+            let wire = format!("{line}\r\nHost: x\r\n\r\n");
+            verdicts_for(wire.as_bytes(), 3)
+        };
+        for method in ["get", "Get", "GE", "G#T", "G@T", "ABCDEFGHIJKLMNOPQRSTU"] {
+            assert_eq!(
+                refused(&format!("{method} / HTTP/1.1")),
+                vec![Some(Rejection::InvalidMethod)],
+                "{method}"
+            );
+        }
+        for line in [
+            "GET * HTTP/1.1",
+            "GET example.com:443 HTTP/1.1",
+            "GET /caf\u{e9} HTTP/1.1",
+        ] {
+            assert_eq!(
+                refused(line),
+                vec![Some(Rejection::InvalidTarget)],
+                "{line}"
+            );
+        }
+        for line in [
+            "OPTIONS * HTTP/1.1",
+            "CONNECT example.com:443 HTTP/1.1",
+            "GET http://example.com/ HTTP/1.1",
+            "PROPFIND /dav HTTP/1.1",
+            // A token, so gunicorn 27.0.1 takes it (checked against it), whatever it looks like.
+            "-GET / HTTP/1.1",
+            "GET /search?q=\"exact\" HTTP/1.1",
+        ] {
+            assert_eq!(refused(line), vec![None], "{line}");
+        }
+    }
+
+    #[test]
+    fn one_empty_line_before_a_request_is_tolerated_and_two_are_400() {
+        assert_eq!(verdicts_for(b"\r\nGET / HTTP/1.1\r\n\r\n", 2), vec![None]);
+        assert_eq!(
+            verdicts_for(b"\r\n\r\nGET / HTTP/1.1\r\n\r\n", 2),
+            vec![Some(Rejection::BlankLines)]
+        );
+    }
+
+    #[test]
+    fn a_second_host_or_content_type_is_400() {
+        let hosts = b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n";
+        assert_eq!(
+            verdicts_for(hosts, 4),
+            vec![Some(Rejection::RepeatedSingleton("Host"))]
+        );
+        let types = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\nContent-Type: c/d\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            verdicts_for(types, 4),
+            vec![Some(Rejection::RepeatedSingleton("Content-Type"))]
         );
     }
 

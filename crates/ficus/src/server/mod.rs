@@ -9,6 +9,7 @@ pub(crate) mod body;
 mod buffer;
 mod django;
 mod errors;
+mod framing;
 pub(crate) mod guard;
 mod header_case;
 pub(crate) mod listen;
@@ -62,6 +63,7 @@ pub(crate) async fn run(
     let mut accept_tasks = Vec::new();
     for listener in listeners {
         let listener = TcpListener::from_std(listener)?;
+        let listening = listener.local_addr()?;
         let mut closing = closing_tx.subscribe();
         let accepted_tx = accepted_tx.clone();
         accept_tasks.push(tokio::spawn(async move {
@@ -69,8 +71,8 @@ pub(crate) async fn run(
                 tokio::select! {
                     _ = closing.changed() => break,
                     result = listener.accept() => match result {
-                        Ok(connection) => {
-                            if accepted_tx.send(connection).await.is_err() {
+                        Ok((stream, peer)) => {
+                            if accepted_tx.send((stream, peer, listening)).await.is_err() {
                                 break;
                             }
                         }
@@ -93,8 +95,8 @@ pub(crate) async fn run(
         }
         tokio::select! {
             changed = stop.changed() => if changed.is_err() { break Stop::Quick },
-            Some((stream, peer)) = accepted.recv() => {
-                serve_connection(stream, peer, &shared, settings, &graceful);
+            Some((stream, peer, listening)) = accepted.recv() => {
+                serve_connection(stream, peer, listening, &shared, settings, &graceful);
             }
         }
     };
@@ -105,8 +107,8 @@ pub(crate) async fn run(
     if how == Stop::Drain {
         // Connections accepted but not yet picked up are ours: the kernel will not hand them to
         // another worker, so they are served, not dropped.
-        while let Ok((stream, peer)) = accepted.try_recv() {
-            serve_connection(stream, peer, &shared, settings, &graceful);
+        while let Ok((stream, peer, listening)) = accepted.try_recv() {
+            serve_connection(stream, peer, listening, &shared, settings, &graceful);
         }
         // A connection whose request has not arrived yet counts as idle, and a graceful
         // shutdown would close it unanswered: give fresh connections a moment to send it.
@@ -128,17 +130,17 @@ pub(crate) async fn run(
 fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
+    listening: std::net::SocketAddr,
     shared: &Arc<Shared>,
     settings: ServerSettings,
     graceful: &GracefulShutdown,
 ) {
-    let local = stream.local_addr().unwrap_or(peer);
     let _ = stream.set_nodelay(true);
     let verdicts = Verdicts::default();
     let io = TokioIo::new(Guarded::new(stream, settings.limits, verdicts.clone()));
     let conn = Arc::new(Connection {
         peer,
-        local,
+        local: listening,
         verdicts,
     });
     let shared = shared.clone();

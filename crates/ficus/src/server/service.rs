@@ -21,6 +21,7 @@ use super::body::Logged;
 use super::buffer::{Pending, copyable, read_whole};
 use super::django::{django_answer, serve_django, wsgi_request};
 use super::errors::page;
+use super::framing::Framing;
 use super::header_case::preserve_case;
 use super::shared::{Connection, Shared};
 use crate::admin::{self};
@@ -49,7 +50,9 @@ pub(crate) async fn handle(
         )
     });
     let is_http1 = req.version() < http::Version::HTTP_2;
+    let framing = Framing::of(&req);
     let (mut response, served) = respond(&shared, &conn, client, req).await;
+    framing.apply(&mut response);
     shared.metrics.record(
         served.route.as_deref().unwrap_or(UNLISTED),
         served.backend,

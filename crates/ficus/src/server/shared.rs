@@ -85,6 +85,7 @@ impl Recycle {
 /// What a request knows of its connection.
 pub(crate) struct Connection {
     pub peer: SocketAddr,
+    /// The listening socket it came in on (SERVER_NAME and SERVER_PORT, as gunicorn sets them).
     pub local: SocketAddr,
     pub verdicts: Verdicts,
 }

@@ -10,6 +10,9 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 use super::input::Input;
 use super::{WsgiApp, WsgiRequest};
 
+/// `SERVER_SOFTWARE`, as gunicorn gives its own name and version there.
+const SERVER_SOFTWARE: &str = concat!("ficus/", env!("CARGO_PKG_VERSION"));
+
 pub(super) fn build<'py>(
     py: Python<'py>,
     request: &WsgiRequest,
@@ -41,9 +44,14 @@ pub(super) fn build<'py>(
         &request.client.port().to_string(),
     )?;
 
-    let (server_name, server_port) = server_name_port(request);
-    set(intern!(py, "SERVER_NAME"), &server_name)?;
-    set(intern!(py, "SERVER_PORT"), &server_port)?;
+    // As gunicorn sets them for a TCP listener: its address, whatever Host says (Django reads
+    // Host first and falls back to these).
+    set(intern!(py, "SERVER_NAME"), &request.local.ip().to_string())?;
+    set(
+        intern!(py, "SERVER_PORT"),
+        &request.local.port().to_string(),
+    )?;
+    set(intern!(py, "SERVER_SOFTWARE"), SERVER_SOFTWARE)?;
 
     if let Some(length) = request.content_length {
         set(intern!(py, "CONTENT_LENGTH"), &length.to_string())?;
@@ -103,30 +111,6 @@ fn protocol(version: http::Version) -> &'static str {
         http::Version::HTTP_2 => "HTTP/2",
         http::Version::HTTP_3 => "HTTP/3",
         _ => "HTTP/1.1",
-    }
-}
-
-/// SERVER_NAME and SERVER_PORT as gunicorn derives them: from Host, else the listening socket.
-fn server_name_port(request: &WsgiRequest) -> (String, String) {
-    let host = request
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri.authority().map(|a| a.as_str()));
-    let default_port = if request.url_scheme == "https" {
-        "443"
-    } else {
-        "80"
-    };
-    match host {
-        Some(host) => match host.rsplit_once(':') {
-            Some((name, port)) if !port.contains(']') => (name.to_owned(), port.to_owned()),
-            _ => (host.to_owned(), default_port.to_owned()),
-        },
-        None => (
-            request.local.ip().to_string(),
-            request.local.port().to_string(),
-        ),
     }
 }
 

@@ -31,6 +31,7 @@ pub(crate) struct WsgiRequest {
     /// The client as REMOTE_ADDR/REMOTE_PORT report it (the socket peer, or a trusted proxy's
     /// X-Forwarded-For).
     pub client: SocketAddr,
+    /// The listening socket the request came in on.
     pub local: SocketAddr,
     pub url_scheme: &'static str,
     /// CONTENT_LENGTH: the header's, or the size of a de-chunked body.
