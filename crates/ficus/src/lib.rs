@@ -96,7 +96,10 @@ pub fn main(registry: ported::Registry) -> ExitCode {
     match run(std::env::args_os(), registry) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("ficus: error: {err:#}");
+            // One write, so the lines of worker processes failing together never interleave
+            // (`eprintln!` writes its pieces one by one).
+            let line = format!("ficus: error: {err:#}\n");
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
             ExitCode::FAILURE
         }
     }
