@@ -252,25 +252,24 @@ fn a_startproject_site_becomes_a_migration_that_serves_its_ported_route() {
             .output()
             .expect("run the new migration's ficus")
     };
-    let check = ficus(&["check"]);
-    let check_out = String::from_utf8_lossy(&check.stdout);
-    assert!(
-        check.status.success(),
-        "{check_out}{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    // Each command must succeed; its output is what is checked.
+    let succeeds = |args: &[&str]| {
+        let out = ficus(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let check_out = succeeds(&["check"]);
     assert!(
         check_out.contains("1 route(s), 0 error(s), 0 warning(s)"),
         "{check_out}"
     );
 
-    let diff = ficus(&["diff", "tests/requests/notes_detail.toml"]);
-    let diff_out = String::from_utf8_lossy(&diff.stdout);
-    assert!(
-        diff.status.success(),
-        "{diff_out}{}",
-        String::from_utf8_lossy(&diff.stderr)
-    );
+    let diff_out = succeeds(&["diff", "tests/requests/notes_detail.toml"]);
     assert!(
         diff_out.contains("4 request(s), 4 match, 0 differ"),
         "{diff_out}"

@@ -173,7 +173,8 @@ fn load_django_section(path: &Path) -> Result<DjangoSection, ConfigError> {
     Ok(file.django)
 }
 
-fn absolute(path: &Path) -> PathBuf {
+/// The path made absolute against the working directory (as given when that fails).
+pub(crate) fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 

@@ -4,6 +4,8 @@
 //! them); the values are held until the query runs, then bound for whichever pool is open. A row
 //! type derives `sqlx::FromRow`, which covers both databases. It adds no SQL of its own.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -54,7 +56,8 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 #[must_use = "a query does nothing until one of its fetch or execute methods is awaited"]
 pub struct Query<'db> {
     db: &'db Database,
-    sql: String,
+    /// Borrowed when written as a literal: the SQL of a hot route is not copied per request.
+    sql: Cow<'static, str>,
     values: Vec<Value>,
 }
 
@@ -99,7 +102,7 @@ macro_rules! bind_all {
 
 impl Database {
     /// A query in `$1, $2, ...` placeholders, for either database.
-    pub fn query(&self, sql: impl Into<String>) -> Query<'_> {
+    pub fn query(&self, sql: impl Into<Cow<'static, str>>) -> Query<'_> {
         Query {
             db: self,
             sql: sql.into(),

@@ -13,6 +13,7 @@ use std::process::Command;
 use regex::Regex;
 
 use crate::cli::InitArgs;
+use crate::config::absolute;
 
 /// The pyo3 the engine is built with. The migration depends on it directly (pyo3's build
 /// configuration, which its build script reads, requires that; its Python calls use it), at the
@@ -72,7 +73,7 @@ struct Found {
 /// `ficus init`: writes the migration's files beside `manage.py`, prints what it wrote and what
 /// it left alone, and what to do next.
 pub(crate) fn run(args: InitArgs) -> anyhow::Result<()> {
-    let dir = std::path::absolute(&args.dir).unwrap_or_else(|_| args.dir.clone());
+    let dir = absolute(&args.dir);
     let found = inspect(&dir)?;
     if let Some(venv) = venv(&dir, args.venv.as_deref()) {
         check_django(&venv)?;
@@ -338,10 +339,6 @@ fn read(path: &Path) -> Result<String, InitError> {
         path: path.display().to_string(),
         source,
     })
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 #[cfg(test)]
