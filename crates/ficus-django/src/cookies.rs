@@ -44,7 +44,8 @@ impl Default for Attributes {
 
 /// An HTTP date (`django.utils.http.http_date`) for a time in seconds since the epoch.
 pub fn http_date(epoch: i64) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(epoch).unwrap_or(0));
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(epoch).unwrap_or(0));
     httpdate_fmt(at)
 }
 
@@ -177,6 +178,9 @@ mod tests {
             path: None,
             ..Attributes::default()
         };
-        assert_eq!(set_cookie("a", "x y;\"é", &plain, 0), "a=\"x y\\073\\\"\\351\"");
+        assert_eq!(
+            set_cookie("a", "x y;\"é", &plain, 0),
+            "a=\"x y\\073\\\"\\351\""
+        );
     }
 }

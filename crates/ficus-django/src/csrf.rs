@@ -345,7 +345,10 @@ mod tests {
     #[test]
     fn tokens_are_masked_as_django_masks_them() {
         let token = mask_with(SECRET, "0123456789abcdefghijklmnopqrstuv");
-        assert_eq!(token, "0123456789abcdefghijklmnopqrstuv02468acegikmoqsuwyACEGIKMOQSUWY0");
+        assert_eq!(
+            token,
+            "0123456789abcdefghijklmnopqrstuv02468acegikmoqsuwyACEGIKMOQSUWY0"
+        );
         assert_eq!(unmask(&token), SECRET);
         let random = mask(SECRET);
         assert_eq!(random.len(), TOKEN_LENGTH);
@@ -451,7 +454,9 @@ mod tests {
         );
         assert_eq!(
             reason(&secure(Some("https://evil.org/x"))).as_deref(),
-            Some("Referer checking failed - https://evil.org/x does not match any trusted origins.")
+            Some(
+                "Referer checking failed - https://evil.org/x does not match any trusted origins."
+            )
         );
     }
 }

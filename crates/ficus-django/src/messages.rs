@@ -138,7 +138,9 @@ impl CookieCodec {
 
 /// The text `SessionStorage` keeps under `_messages`.
 pub fn to_session(messages: &[Message]) -> String {
-    crate::signing::python_json(&Value::Array(messages.iter().map(Message::to_json).collect()))
+    crate::signing::python_json(&Value::Array(
+        messages.iter().map(Message::to_json).collect(),
+    ))
 }
 
 /// The messages of the session's `_messages`; a value that is not Django's is no messages.
@@ -148,7 +150,10 @@ pub fn from_session(stored: &Value) -> Vec<Message> {
     };
     serde_json::from_str::<Value>(text)
         .ok()
-        .and_then(|v| v.as_array().map(|l| l.iter().filter_map(Message::from_json).collect()))
+        .and_then(|v| {
+            v.as_array()
+                .map(|l| l.iter().filter_map(Message::from_json).collect())
+        })
         .unwrap_or_default()
 }
 

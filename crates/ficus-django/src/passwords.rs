@@ -14,10 +14,19 @@ use crate::signing::{Keys, salted_hmac_sha256};
 
 /// The algorithm prefix of each hasher class this module can verify.
 const HASHERS: &[(&str, &str)] = &[
-    ("django.contrib.auth.hashers.PBKDF2PasswordHasher", "pbkdf2_sha256"),
-    ("django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher", "pbkdf2_sha1"),
+    (
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "pbkdf2_sha256",
+    ),
+    (
+        "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+        "pbkdf2_sha1",
+    ),
     ("django.contrib.auth.hashers.Argon2PasswordHasher", "argon2"),
-    ("django.contrib.auth.hashers.BCryptSHA256PasswordHasher", "bcrypt_sha256"),
+    (
+        "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+        "bcrypt_sha256",
+    ),
     ("django.contrib.auth.hashers.BCryptPasswordHasher", "bcrypt"),
     ("django.contrib.auth.hashers.ScryptPasswordHasher", "scrypt"),
 ];
@@ -67,7 +76,11 @@ impl Hashers {
         }
         // djangohashers unwraps a PBKDF2 round count of zero; a stored hash is data, not code.
         if algorithm.starts_with("pbkdf2")
-            && encoded.split('$').nth(1).and_then(|n| n.parse::<u32>().ok()) < Some(1)
+            && encoded
+                .split('$')
+                .nth(1)
+                .and_then(|n| n.parse::<u32>().ok())
+                < Some(1)
         {
             return false;
         }
@@ -79,7 +92,8 @@ impl Hashers {
     /// long as a wrong password (Django's `UserModel().set_password(password)` in
     /// `ModelBackend.authenticate`).
     pub fn waste_time(&self, password: &str) {
-        const DUMMY: &str = "pbkdf2_sha256$1000000$ficusdummysalt$1fpJLqo6fG+J/DcUFDpgDG37gFFVXELLet5uh1aYoDk=";
+        const DUMMY: &str =
+            "pbkdf2_sha256$1000000$ficusdummysalt$1fpJLqo6fG+J/DcUFDpgDG37gFFVXELLet5uh1aYoDk=";
         let _ = djangohashers::check_password(password, DUMMY);
     }
 }
@@ -139,7 +153,8 @@ mod tests {
 
     // From Django 5.2: make_password("a-long-passphrase", salt="ficussalt1234567") with
     // PBKDF2PasswordHasher (1,000,000 iterations).
-    const ANA: &str = "pbkdf2_sha256$1000000$ficussalt1234567$LwT+6A+Vp8JqugRrUSuk3DrspkGVqJZ97WycFmHBOVA=";
+    const ANA: &str =
+        "pbkdf2_sha256$1000000$ficussalt1234567$LwT+6A+Vp8JqugRrUSuk3DrspkGVqJZ97WycFmHBOVA=";
 
     #[test]
     fn a_django_pbkdf2_hash_verifies_its_password_only() {
@@ -151,10 +166,9 @@ mod tests {
 
     #[test]
     fn unusable_and_unlisted_hashes_never_verify() {
-        let only_argon = Hashers::from_setting(&[
-            "django.contrib.auth.hashers.Argon2PasswordHasher".to_owned(),
-        ])
-        .unwrap_or_else(|e| panic!("{e}"));
+        let only_argon =
+            Hashers::from_setting(&["django.contrib.auth.hashers.Argon2PasswordHasher".to_owned()])
+                .unwrap_or_else(|e| panic!("{e}"));
         assert!(!only_argon.check("a-long-passphrase", ANA));
         assert!(!default_hashers().check("a-long-passphrase", &format!("!{ANA}")));
         assert!(!default_hashers().check("x", "pbkdf2_sha256$0$salt$hash"));
@@ -178,12 +192,18 @@ mod tests {
         );
         let keys = Keys::new("new", &["s3cr3t".to_owned()]);
         let made_with_old = session_auth_hash(ANA, b"s3cr3t");
-        assert_eq!(check_session_hash(Some(&made_with_old), ANA, &keys), SessionHash::Fallback);
+        assert_eq!(
+            check_session_hash(Some(&made_with_old), ANA, &keys),
+            SessionHash::Fallback
+        );
         assert_eq!(
             check_session_hash(Some(&session_auth_hash(ANA, b"new")), ANA, &keys),
             SessionHash::Current
         );
-        assert_eq!(check_session_hash(Some(&made_with_old), "other", &keys), SessionHash::Stale);
+        assert_eq!(
+            check_session_hash(Some(&made_with_old), "other", &keys),
+            SessionHash::Stale
+        );
         assert_eq!(check_session_hash(None, ANA, &keys), SessionHash::Stale);
     }
 }

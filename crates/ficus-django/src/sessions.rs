@@ -154,10 +154,15 @@ mod tests {
     #[test]
     fn session_data_is_encoded_as_the_database_backend_encodes_it() {
         let codec = StoredCodec::new(Keys::new("s3cr3t", &[]));
-        let session = data(json!({"_auth_user_id": "1", "_auth_user_backend": "django.contrib.auth.backends.ModelBackend"}));
+        let session = data(
+            json!({"_auth_user_id": "1", "_auth_user_backend": "django.contrib.auth.backends.ModelBackend"}),
+        );
         let encoded = codec.encode(&session, 1_700_000_000);
         assert_eq!(codec.decode(&encoded), Ok(session));
-        assert_eq!(codec.decode("garbage:1r31eq:sig"), Err(Unreadable::Corrupted));
+        assert_eq!(
+            codec.decode("garbage:1r31eq:sig"),
+            Err(Unreadable::Corrupted)
+        );
         assert_eq!(codec.decode("no separator"), Err(Unreadable::Undecodable));
     }
 
@@ -182,8 +187,14 @@ mod tests {
     fn expiry_follows_the_session_then_the_setting() {
         let now = chrono::Utc::now();
         assert_eq!(expiry_age(&data(json!({})), 1209600, now), 1209600);
-        assert_eq!(expiry_age(&data(json!({EXPIRY_KEY: 300})), 1209600, now), 300);
-        assert!(expires_at_browser_close(&data(json!({EXPIRY_KEY: 0})), false));
+        assert_eq!(
+            expiry_age(&data(json!({EXPIRY_KEY: 300})), 1209600, now),
+            300
+        );
+        assert!(expires_at_browser_close(
+            &data(json!({EXPIRY_KEY: 0})),
+            false
+        ));
         assert!(!expires_at_browser_close(&data(json!({})), false));
     }
 }

@@ -310,7 +310,8 @@ mod tests {
     #[test]
     fn values_django_compressed_and_signed_for_cookies_are_read() {
         let sessions = Signer::new(keys(), "django.contrib.sessions.SessionStore");
-        let django = ".eJyrVspWslKqGAUjDijVAgA_G-yG:1r31eq:oM5DfeNJH0dYT879Dyz9TZJIkuQxXP_fDjsTszpqneY";
+        let django =
+            ".eJyrVspWslKqGAUjDijVAgA_G-yG:1r31eq:oM5DfeNJH0dYT879Dyz9TZJIkuQxXP_fDjsTszpqneY";
         assert_eq!(
             sessions.loads(django, None, 1_700_000_000),
             Ok(json!({"k": "x".repeat(500)}))
@@ -323,7 +324,11 @@ mod tests {
             Ok(json!([["__json_message", 0, 25, "Hi"]]))
         );
         assert_eq!(
-            messages.dumps(&json!([["__json_message", 0, 25, "Hi"]]), true, 1_700_000_000),
+            messages.dumps(
+                &json!([["__json_message", 0, 25, "Hi"]]),
+                true,
+                1_700_000_000
+            ),
             cookie
         );
     }
