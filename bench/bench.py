@@ -38,7 +38,12 @@ ROUTES = {
     "healthz": "/healthz",
     "articles": "/api/articles/",
     "csv": "/reports/articles.csv",  # reports.views.articles_csv: a StreamingHttpResponse
+    "login": "/accounts/login/",  # LoginView: a template, a form and a CSRF cookie
+    "profile": "/accounts/profile/",  # @login_required: the session, the user, a template
 }
+# Routes requested as a logged-in user: the session cookie of a seeded user (made in prepare()).
+LOGGED_IN = ("profile",)
+SESSION = {"cookie": ""}
 
 
 @dataclass
@@ -52,17 +57,17 @@ class Server:
     kind: str
 
 
+DJANGO_ROUTES = ("healthz", "articles", "csv", "login", "profile")
+
 SERVERS = [
-    Server("ficus", "ficus (Django)", 1, THREADS, "Django", ("healthz", "articles", "csv"), "ficus"),
-    Server("ficus-w2", "ficus (Django)", 2, THREADS, "Django", ("healthz", "articles", "csv"), "ficus"),
-    Server("ficus-rust", "ficus (Rust)", 1, THREADS, "Rust", ("healthz", "articles"), "ficus"),
-    Server("gunicorn-gthread", "gunicorn gthread", 1, THREADS, "Django",
-           ("healthz", "articles", "csv"), "gunicorn"),
-    Server("gunicorn-sync", "gunicorn sync", 2, 1, "Django",
-           ("healthz", "articles", "csv"), "gunicorn"),
-    Server("granian", "granian", 1, THREADS, "Django", ("healthz", "articles", "csv"), "granian"),
-    Server("granian-w2", "granian", 2, THREADS, "Django",
-           ("healthz", "articles", "csv"), "granian"),
+    Server("ficus", "ficus (Django)", 1, THREADS, "Django", DJANGO_ROUTES, "ficus"),
+    Server("ficus-w2", "ficus (Django)", 2, THREADS, "Django", DJANGO_ROUTES, "ficus"),
+    Server("ficus-rust", "ficus (Rust)", 1, THREADS, "Rust",
+           ("healthz", "articles", "login", "profile"), "ficus"),
+    Server("gunicorn-gthread", "gunicorn gthread", 1, THREADS, "Django", DJANGO_ROUTES, "gunicorn"),
+    Server("gunicorn-sync", "gunicorn sync", 2, 1, "Django", DJANGO_ROUTES, "gunicorn"),
+    Server("granian", "granian", 1, THREADS, "Django", DJANGO_ROUTES, "granian"),
+    Server("granian-w2", "granian", 2, THREADS, "Django", DJANGO_ROUTES, "granian"),
     Server("hello", "hyper hello-world", 1, 0, "hyper", ("healthz",), "hello"),
 ]
 
@@ -233,6 +238,19 @@ def prepare(workdir: Path, venv: Path) -> dict[str, str]:
         done = subprocess.run(argv, cwd=LEGACY, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(f"bench: {' '.join(argv[1:])} failed:\n{done.stdout}{done.stderr}")
+    # A session for a seeded user, made by Django itself, for the logged-in routes.
+    login = ("from django.contrib.auth import get_user_model; "
+             "from django.contrib.sessions.backends.db import SessionStore; "
+             "u = get_user_model().objects.get(username='alice'); s = SessionStore(); "
+             "s['_auth_user_id'] = str(u.pk); "
+             "s['_auth_user_backend'] = 'django.contrib.auth.backends.ModelBackend'; "
+             "s['_auth_user_hash'] = u.get_session_auth_hash(); s.create(); "
+             "print(s.session_key)")
+    done = subprocess.run([python, "manage.py", "shell", "-c", login], cwd=LEGACY, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"bench: making a session failed:\n{done.stdout}{done.stderr}")
+    SESSION["cookie"] = f"sessionid={done.stdout.strip().splitlines()[-1]}"
     write_routes(workdir / "routes-django.toml", "django")
     write_routes(workdir / "routes-rust.toml", "rust")
     return env
@@ -364,7 +382,8 @@ class RssSampler(threading.Thread):
 def get(port: int, path: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path)
+        cookie = cookie_for(path)
+        conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
         response = conn.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
@@ -444,9 +463,17 @@ def parse_wrk(output: str) -> Run:
     )
 
 
+def cookie_for(path: str) -> str | None:
+    """The Cookie header a route is requested with: a logged-in user's session, or none."""
+    logged_in = {ROUTES[r] for r in LOGGED_IN}
+    return SESSION["cookie"] if path in logged_in and SESSION["cookie"] else None
+
+
 def wrk(prefix: list[str], args, port: int, path: str, seconds: int) -> Run:
+    cookie = cookie_for(path)
     argv = prefix + ["wrk", "-t", str(args.wrk_threads), "-c", str(args.connections),
                      "-d", f"{seconds}s", "--timeout", "5s", "--latency",
+                     *(["-H", f"Cookie: {cookie}"] if cookie else []),
                      f"http://127.0.0.1:{port}{path}"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:
@@ -539,6 +566,7 @@ def django_floor(args, env, workdir: Path, pins, routes: list[str]) -> dict[str,
     paths = [ROUTES[r] for r in routes]
     argv = pins[0] + [str(Path(args.venv) / "bin" / "python"), str(BENCH / "django_floor.py"),
                       "--db", str(workdir / "db.sqlite3"), "--json",
+                      *(["--cookie", SESSION["cookie"]] if SESSION["cookie"] else []),
                       "--seconds", str(min(args.duration, 5)), *paths]
     done = subprocess.run(argv, cwd=LEGACY, env=env, capture_output=True, text=True)
     try:

@@ -18,11 +18,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PATHS = ["/healthz", "/api/articles/", "/reports/articles.csv"]
+PATHS = ["/healthz", "/api/articles/", "/reports/articles.csv", "/accounts/login/",
+         "/accounts/profile/"]
+COOKIE = {"value": ""}
 
 
 def environ(path):
+    cookie = {"HTTP_COOKIE": COOKIE["value"]} if COOKIE["value"] else {}
     return {
+        **cookie,
         "REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
         "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1:8000",
@@ -60,8 +64,11 @@ def main():
                    help="the seeded SQLite database (default: the last bench run's)")
     p.add_argument("--seconds", type=float, default=3.0, help="per path (default 3)")
     p.add_argument("--json", action="store_true", help="print {path: seconds per request}")
+    p.add_argument("--cookie", default="",
+                   help="a Cookie header for every request (a logged-in user's session)")
     p.add_argument("paths", nargs="*", default=PATHS)
     args = p.parse_args()
+    COOKIE["value"] = args.cookie
     sys.path.insert(0, str(ROOT / "legacy_django"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "legacy.settings")
     os.environ["LEGACY_DB_PATH"] = args.db

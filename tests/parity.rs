@@ -188,6 +188,7 @@ fn request(path: &str, query: &str) -> Request {
         query: query.into(),
         headers: Vec::new(),
         body: bytes::Bytes::new(),
+        user: None,
     }
 }
 

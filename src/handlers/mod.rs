@@ -3,8 +3,11 @@
 //!
 //! Each handler names the Django view it replaces and must answer as that view does; the parity
 //! tests hold it to that. Shared machinery (extractors, JSON bytes, the Python helper, the
-//! database) is the engine's, in `ficus::prelude`.
+//! database) is the engine's, in `ficus::prelude`. Ported templates sit beside the handlers of
+//! their app (`accounts/login.html`), the shared layout here (`base.html`); build.rs embeds every
+//! `.html` file below this directory, named by its path from here.
 
+pub mod accounts;
 pub mod ai;
 pub mod articles;
 pub mod legacy;
@@ -19,6 +22,12 @@ pub fn registry() -> Registry {
         articles::list,
         articles::detail,
         media::signed_url,
+        #[csrf_exempt]
         ai::summarize,
+        accounts::login_form,
+        accounts::login,
+        accounts::logout,
+        accounts::profile,
     ]
+    .templates(|env| minijinja_embed::load_templates!(*env))
 }

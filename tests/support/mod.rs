@@ -5,6 +5,7 @@
 // Each test binary uses part of it, and its items are the tests' own, not an API.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
 pub mod in_process;
 
 use std::io::{Read, Write};

@@ -14,6 +14,7 @@
 use subtle::ConstantTimeEq;
 
 use crate::sessions::random_string;
+use crate::urls::split as split_url;
 
 /// Length of a bare secret.
 pub const SECRET_LENGTH: usize = 32;
@@ -270,34 +271,6 @@ impl Policy {
             .collect::<Vec<_>>()
             .join("-")
     }
-}
-
-/// `urlsplit(url)[:2]`: the lower-cased scheme and the network location. None where Python
-/// raises (an unclosed `[` in the location).
-fn split_url(url: &str) -> Option<(String, String)> {
-    let (scheme, rest) = match url.split_once(':') {
-        Some((scheme, rest))
-            if scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
-        {
-            (scheme.to_ascii_lowercase(), rest)
-        }
-        _ => (String::new(), url),
-    };
-    let netloc = match rest.strip_prefix("//") {
-        Some(after) => after
-            .split(['/', '?', '#'])
-            .next()
-            .unwrap_or_default()
-            .to_owned(),
-        None => String::new(),
-    };
-    if netloc.contains('[') != netloc.contains(']') {
-        return None;
-    }
-    Some((scheme, netloc))
 }
 
 /// `django.utils.http.is_same_domain`.

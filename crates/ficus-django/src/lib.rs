@@ -10,18 +10,22 @@
 //! - `passwords`: `check_password` for the hashers Django ships, and the session-auth hash.
 //! - `csrf`: `CsrfViewMiddleware`'s tokens (masking, the cookie secret) and its checks.
 //! - `messages`: the cookie and session encodings of `django.contrib.messages`.
-//! - `forms`: `application/x-www-form-urlencoded` bodies read under Django's limits.
+//! - `forms`: `application/x-www-form-urlencoded` bodies read under Django's limits, and
+//!   `form_html`: a form drawn as Django's default form templates draw it.
 //! - `cookies`: a `Set-Cookie` value written as Django's `HttpResponse.set_cookie` writes it.
 //! - `templates`: a minijinja environment that escapes as Django does, with Django's filters.
+//! - `urls`: `urlsplit`'s scheme and location, and where a redirect may go.
 //!
 //! What must not be here: Python, the database, the network, or settings of its own. Callers
 //! pass every key, salt and limit in; the engine reads them from the live Django settings.
 
 pub mod cookies;
 pub mod csrf;
+pub mod form_html;
 pub mod forms;
 pub mod messages;
 pub mod passwords;
 pub mod sessions;
 pub mod signing;
 pub mod templates;
+pub mod urls;

@@ -160,6 +160,61 @@ pub fn from_session(stored: &Value) -> Vec<Message> {
 /// The session key of `SessionStorage`.
 pub const SESSION_KEY: &str = "_messages";
 
+/// A message as a template value: prints as its text (unescaped when Django marked it safe,
+/// as the admin's messages with a link are), with `message`, `level`, `level_tag`, `tags` and
+/// `extra_tags`.
+#[derive(Debug)]
+pub struct MessageValue(pub Message);
+
+impl MessageValue {
+    /// The template value of `message`.
+    pub fn value(message: Message) -> minijinja::Value {
+        minijinja::Value::from_object(Self(message))
+    }
+
+    fn level_tag(&self) -> &'static str {
+        match self.0.level {
+            10 => "debug",
+            20 => "info",
+            25 => "success",
+            30 => "warning",
+            40 => "error",
+            _ => "",
+        }
+    }
+}
+
+impl minijinja::value::Object for MessageValue {
+    // Plain: printed by `render`, as `str(message)`, not as a mapping.
+    fn repr(self: &std::sync::Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+
+    fn get_value(self: &std::sync::Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        use minijinja::Value;
+        let message = &self.0;
+        Some(match key.as_str()? {
+            "message" => Value::from(message.text.clone()),
+            "level" => Value::from(message.level),
+            "level_tag" => Value::from(self.level_tag()),
+            "extra_tags" => Value::from(message.extra_tags.clone().unwrap_or_default()),
+            "tags" => {
+                let extra = message.extra_tags.as_deref().unwrap_or("");
+                let tags: Vec<&str> = [extra, self.level_tag()]
+                    .into_iter()
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                Value::from(tags.join(" "))
+            }
+            _ => return None,
+        })
+    }
+
+    fn render(self: &std::sync::Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +263,28 @@ mod tests {
         assert!(!read.all_retrieved);
         assert_eq!(read.messages.len() + rest.len(), 8);
         assert_eq!(read.messages[0], many[0]);
+    }
+
+    #[test]
+    fn a_message_prints_escaped_unless_django_marked_it_safe() {
+        let options = crate::templates::Options {
+            time_zone: chrono_tz::UTC,
+            use_tz: true,
+        };
+        let env = crate::templates::environment(&options);
+        let render = |message: Message| {
+            env.render_str(
+                "{{ m }}|{{ m.tags }}",
+                minijinja::context! { m => MessageValue::value(message) },
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!(render(success("<b>a</b>")), "&lt;b&gt;a&lt;/b&gt;|success");
+        let safe = Message {
+            safe: true,
+            ..success("<a href=\"/x/\">x</a>")
+        };
+        assert_eq!(render(safe), "<a href=\"/x/\">x</a>|success");
     }
 
     #[test]

@@ -120,7 +120,9 @@ pub fn normalise(answer: &Answer, rules: &Rules) -> Normalised {
 }
 
 fn header_value(name: &str, value: &str) -> String {
-    let value = HTTP_DATE.replace_all(value, "<date>");
+    // Surrounding whitespace is not part of a field value (Django's WSGI handler writes each
+    // Set-Cookie with a leading space, which servers and clients drop).
+    let value = HTTP_DATE.replace_all(value.trim(), "<date>");
     if name == "set-cookie" {
         TOKEN_COOKIE.replace(&value, "$1=<token>").into_owned()
     } else {

@@ -24,6 +24,9 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Bytes,
+    /// The user the request is made as: the runner logs them in on each side's copy of the
+    /// database (a session row, as Django's `login()` leaves it) and sends its cookie.
+    pub user: Option<String>,
 }
 
 impl Request {
@@ -80,6 +83,8 @@ struct ListEntry {
     headers: toml::Table,
     body: Option<String>,
     body_base64: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
 }
 
 fn get() -> String {
@@ -176,6 +181,7 @@ pub fn parse_list(text: &str) -> Result<Vec<Request>, (usize, String)> {
                 query: entry.query,
                 headers,
                 body,
+                user: entry.user,
             })
         })
         .collect()
@@ -200,6 +206,7 @@ pub fn parse_recorded(text: &str) -> Result<Vec<Request>, (usize, String)> {
                 query: recorded.query,
                 headers: recorded.headers,
                 body: decode(&recorded.body).map_err(|m| (line_number, m))?,
+                user: None,
             })
         })
         .collect()

@@ -67,12 +67,20 @@ pub mod prelude {
     pub use crate::ported::extract::{Kwarg, Kwargs, QueryDict};
     pub use crate::ported::pyjson::{PyInt, py_int, py_strip};
     pub use crate::ported::python::PythonCalls;
+    pub use crate::ported::request::auth::{Auth, CurrentUser, LoginRequired, User, redirect};
+    pub use crate::ported::request::csrf::Csrf;
+    pub use crate::ported::request::form::Form;
+    pub use crate::ported::request::messages::Messages;
+    pub use crate::ported::request::session::Session;
+    pub use crate::ported::request::templates::Templates;
     pub use crate::ported::respond::{JsonResponse, never_cache};
     pub use crate::ported::{AppState, Registry};
     pub use crate::registry;
     pub use axum::extract::State;
     pub use axum::response::{IntoResponse, Response};
+    pub use ficus_django::form_html;
     pub use http::StatusCode;
+    pub use minijinja::context;
 }
 
 /// The parity engine (normalisation and diff, request lists), and the runner that gets it the
@@ -83,7 +91,7 @@ pub mod parity {
 }
 
 /// The versions the engine is built with, for a migration to use the same ones.
-pub use {axum, http, pyo3, serde_json, sqlx};
+pub use {axum, ficus_django, http, minijinja, pyo3, serde_json, sqlx};
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -102,13 +102,14 @@ pub(crate) fn run(args: ServeArgs, registry: Registry) -> anyhow::Result<ExitCod
 
     let timeout = Duration::from_secs(args.timeout.max(1));
     let venv_shown = project.venv_shown();
-    let (wsgi, static_config, facts, patterns) = Python::attach(|py| -> anyhow::Result<_> {
+    let (wsgi, static_config, facts, patterns, web) = Python::attach(|py| -> anyhow::Result<_> {
         let loaded = app::load(py, app_config, &venv_shown)?;
         let wsgi = WsgiApp::new(py, loaded.app, tokio.handle().clone(), timeout)
             .map_err(|e| anyhow::anyhow!("cannot prepare the WSGI bridge: {e}"))?;
         // For the dashboard's progress; a project that is not Django has no URL patterns.
         let patterns = django::url_patterns(py).unwrap_or_default();
-        Ok((wsgi, loaded.static_files, django::facts(py), patterns))
+        let web = django::web(py);
+        Ok((wsgi, loaded.static_files, django::facts(py), patterns, web))
     })?;
 
     let pool = Arc::new(
@@ -122,7 +123,7 @@ pub(crate) fn run(args: ServeArgs, registry: Registry) -> anyhow::Result<ExitCod
     // sqlx pools start their upkeep tasks on the current runtime.
     let ported = {
         let _runtime = tokio.enter();
-        dispatcher(facts, registry, &pool, timeout)
+        dispatcher(facts, web, &patterns, registry, &pool, timeout)
     };
     let table = routes.table();
     match (&ported, table.count(Mode::Rust)) {
@@ -244,6 +245,8 @@ fn forget_state(path: Option<&std::path::Path>) {
 /// database engine sqlx does not speak).
 fn dispatcher(
     facts: Result<django::DjangoFacts, django::InspectError>,
+    web: Result<crate::ported::request::settings::WebSettings, django::InspectError>,
+    patterns: &[crate::routes::summary::UrlPattern],
     registry: Registry,
     pool: &Arc<PythonPool>,
     timeout: Duration,
@@ -254,7 +257,14 @@ fn dispatcher(
         db,
         python: PythonCalls::new(pool.clone()),
     };
-    Ok(Dispatcher::new(registry, state, facts.conventions, timeout))
+    Ok(Dispatcher::new(
+        registry,
+        state,
+        facts.conventions,
+        web?,
+        patterns,
+        timeout,
+    )?)
 }
 
 /// SIGTERM drains, SIGINT stops at once; a second signal of either kind turns a drain into a

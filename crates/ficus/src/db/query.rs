@@ -109,6 +109,16 @@ impl Database {
             values: Vec::new(),
         }
     }
+
+    /// An aware datetime as Django's backend stores it: SQLite gets Django's text
+    /// (`2024-01-01 12:00:00.000000`, which its own queries compare as text), PostgreSQL a
+    /// `timestamp with time zone`.
+    pub fn timestamp(&self, at: DateTime<Utc>) -> Value {
+        match self {
+            Database::Sqlite(_) => Value::Text(at.format("%Y-%m-%d %H:%M:%S%.6f").to_string()),
+            Database::Postgres(_) => Value::Timestamp(at),
+        }
+    }
 }
 
 impl Query<'_> {

@@ -53,6 +53,8 @@ pub struct Runner {
     wsgi: Arc<WsgiApp>,
     registry: Registry,
     conventions: Conventions,
+    web: crate::ported::request::settings::WebSettings,
+    patterns: Vec<crate::routes::summary::UrlPattern>,
     routes: RouteTable,
     database: DatabaseSettings,
 }
@@ -73,11 +75,16 @@ impl Runner {
             .build()
             .context("cannot start the async runtime")?;
         let venv = project.venv_shown();
-        let (wsgi, facts) = Python::attach(|py| -> anyhow::Result<_> {
+        let (wsgi, facts, web, patterns) = Python::attach(|py| -> anyhow::Result<_> {
             let loaded = app::load(py, &project.config, &venv)?;
             let wsgi = WsgiApp::new(py, loaded.app, tokio.handle().clone(), TIMEOUT)
                 .map_err(|e| anyhow::anyhow!("cannot prepare the WSGI bridge: {e}"))?;
-            Ok((wsgi, django::facts(py)?))
+            Ok((
+                wsgi,
+                django::facts(py)?,
+                django::web(py)?,
+                django::url_patterns(py)?,
+            ))
         })?;
         if facts.database.engine != "django.db.backends.sqlite3" {
             bail!(
@@ -96,6 +103,8 @@ impl Runner {
             wsgi: Arc::new(wsgi),
             registry,
             conventions: facts.conventions,
+            web,
+            patterns,
             routes,
             database: facts.database,
         })
@@ -127,16 +136,23 @@ impl Runner {
     pub fn run_with(&self, request: &Request, registry: &Registry) -> anyhow::Result<Trio> {
         self.tokio.block_on(async {
             let scratch = tempfile::tempdir().context("cannot make a scratch directory")?;
+            let request = &self.with_session_cookie(request);
             let django = self
-                .django(request, &self.copy(scratch.path(), "django").await?)
+                .django(
+                    request,
+                    &self.copy(scratch.path(), "django", request).await?,
+                )
                 .await?;
-            let rust_db = self.copy(scratch.path(), "rust").await?;
+            let rust_db = self.copy(scratch.path(), "rust", request).await?;
             let (rust, route) = match self.rust(request, &rust_db, registry).await? {
                 Some((answer, route)) => (Some(answer), Some(route)),
                 None => (None, None),
             };
             let django_again = self
-                .django(request, &self.copy(scratch.path(), "django-again").await?)
+                .django(
+                    request,
+                    &self.copy(scratch.path(), "django-again", request).await?,
+                )
                 .await?;
             Ok(Trio {
                 django,
@@ -157,8 +173,87 @@ impl Runner {
             .unwrap_or_default()
     }
 
-    /// A consistent copy of Django's database (WAL content included).
-    async fn copy(&self, dir: &Path, name: &str) -> anyhow::Result<DatabaseSettings> {
+    /// The key of the session a request made as `user` carries, the same on every side.
+    fn session_key(user: &str) -> String {
+        format!("paritysessionof{user}")
+    }
+
+    /// The request with the session cookie of its `user`, added to any cookies it has.
+    fn with_session_cookie(&self, request: &Request) -> Request {
+        let mut request = request.clone();
+        let Some(user) = &request.user else {
+            return request;
+        };
+        let cookie = format!(
+            "{}={}",
+            self.web.session.cookie_name,
+            Self::session_key(user)
+        );
+        match request
+            .headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+        {
+            Some((_, value)) => *value = format!("{value}; {cookie}"),
+            None => request.headers.push(("Cookie".to_owned(), cookie)),
+        }
+        request
+    }
+
+    /// Logs `user` in on the database copy `db`: the session row Django's `login()` stores,
+    /// written with the engine's own session encoding (which Django then reads back).
+    async fn log_in(&self, db: &DatabaseSettings, user: &str) -> anyhow::Result<()> {
+        let auth = &self.web.auth;
+        let table = auth
+            .user_table
+            .as_deref()
+            .context("django.contrib.auth is not installed")?;
+        let username = auth.username_field.as_deref().unwrap_or("username");
+        let database = Database::open(db)?;
+        let row: Option<(i64, String)> = database
+            .query(format!(
+                "SELECT CAST(id AS BIGINT), password FROM \"{table}\" WHERE \"{username}\" = $1"
+            ))
+            .bind(user)
+            .fetch_optional()
+            .await?;
+        let (id, password) =
+            row.with_context(|| format!("the seeded database has no user {user:?}"))?;
+        let keys = self.web.keys();
+        let mut data = ficus_django::sessions::SessionData::new();
+        data.insert("_auth_user_id".into(), id.to_string().into());
+        data.insert(
+            "_auth_user_backend".into(),
+            "django.contrib.auth.backends.ModelBackend".into(),
+        );
+        data.insert(
+            "_auth_user_hash".into(),
+            ficus_django::passwords::session_auth_hash(&password, &keys.current).into(),
+        );
+        let encoded = ficus_django::sessions::StoredCodec::new(keys)
+            .encode(&data, ficus_django::signing::now());
+        let expires = chrono::Utc::now() + chrono::Duration::days(1);
+        database
+            .query("INSERT INTO django_session (session_key, session_data, expire_date) VALUES ($1, $2, $3)")
+            .bind(Self::session_key(user))
+            .bind(encoded)
+            .bind(database.timestamp(expires))
+            .execute()
+            .await?;
+        if let Database::Sqlite(pool) = &database {
+            pool.close().await;
+        }
+        Ok(())
+    }
+
+    /// A consistent copy of Django's database (WAL content included), with the session of
+    /// the request's user when it has one.
+    async fn copy(
+        &self,
+        dir: &Path,
+        name: &str,
+        request: &Request,
+    ) -> anyhow::Result<DatabaseSettings> {
         let target = dir.join(format!("{name}.sqlite3"));
         let source = Database::open(&self.database)?;
         let Database::Sqlite(pool) = &source else {
@@ -170,10 +265,16 @@ impl Runner {
             .await
             .with_context(|| format!("cannot copy the database {}", self.database.name))?;
         pool.close().await;
-        Ok(DatabaseSettings {
+        let copy = DatabaseSettings {
             name: target.display().to_string(),
             ..self.database.clone()
-        })
+        };
+        if let Some(user) = &request.user {
+            self.log_in(&copy, user)
+                .await
+                .with_context(|| format!("cannot log {user:?} in for the request"))?;
+        }
+        Ok(copy)
     }
 
     async fn django(&self, request: &Request, db: &DatabaseSettings) -> anyhow::Result<Answer> {
@@ -239,8 +340,10 @@ impl Runner {
             registry.clone(),
             state.clone(),
             self.conventions.clone(),
+            self.web.clone(),
+            &self.patterns,
             TIMEOUT,
-        );
+        )?;
         let response = dispatcher
             .dispatch(&route.handler, params, http_request, false)
             .await;

@@ -22,10 +22,27 @@ pub enum Error {
     /// A Python call raised, or the Python threads could not take it.
     #[error("a Python call failed")]
     Python(#[from] PythonError),
+    /// What Django answers with `handler400` (a `SuspiciousOperation` or `BadRequest`): a
+    /// form over `DATA_UPLOAD_MAX_NUMBER_FIELDS`, say. The reason is logged, not shown.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The session was deleted while the request ran (a logout elsewhere): Django's
+    /// `SessionInterrupted`, a 400.
+    #[error(
+        "The request's session was deleted before the request completed. The user may have logged out in a concurrent request, for example."
+    )]
+    SessionInterrupted,
+    /// A template did not render (a missing template, a `url()` that does not reverse).
+    #[error("a template did not render: {0}")]
+    Template(String),
     /// Anything else the view cannot go on from (a broken invariant), in the view's words.
     #[error("{0}")]
     Internal(String),
 }
+
+/// A response that asks the dispatcher for the project's 400 page, with the reason to log.
+#[derive(Clone, Debug)]
+pub(crate) struct BadRequestPage(pub(crate) String);
 
 impl Error {
     /// A failure in the view's own words: `Err(Error::internal("no author for article 7"))?`.
@@ -39,6 +56,13 @@ impl IntoResponse for Error {
         match self {
             // The pool's own answers (503 when every Python thread is busy) stand as they are.
             Error::Python(err) => err.into_response(),
+            Error::BadRequest(_) | Error::SessionInterrupted => {
+                let mut response = http::StatusCode::BAD_REQUEST.into_response();
+                response
+                    .extensions_mut()
+                    .insert(BadRequestPage(self.to_string()));
+                response
+            }
             other => {
                 tracing::error!("a Rust handler failed: {}", chain(&other));
                 ServerError::response()

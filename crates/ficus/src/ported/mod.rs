@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod pyjson;
 pub mod python;
+pub(crate) mod request;
 pub mod respond;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,8 +29,13 @@ use http_body_util::BodyExt;
 
 use crate::conventions::Conventions;
 use crate::db::Database;
+use crate::routes::summary::UrlPattern;
+use error::BadRequestPage;
 use extract::Kwargs;
 use python::{PythonCalls, ServerError};
+use request::settings::{Page, Unsupported, WebSettings};
+use request::templates::TemplateLoader;
+use request::{Slot, Web};
 
 /// What handlers can extract with `State<...>`.
 #[derive(Clone)]
@@ -59,6 +65,8 @@ type Endpoint = Arc<dyn Fn(axum::extract::Request, AppState) -> HandlerFuture + 
 #[derive(Default, Clone)]
 pub struct Registry {
     handlers: BTreeMap<&'static str, Endpoint>,
+    csrf_exempt: BTreeSet<&'static str>,
+    templates: Vec<TemplateLoader>,
 }
 
 impl Registry {
@@ -84,6 +92,19 @@ impl Registry {
         self
     }
 
+    /// Exempts the handler `name` from the CSRF check, as `@csrf_exempt` exempts the Django
+    /// view it replaces (`#[csrf_exempt] app::view` in [`registry!`](crate::registry)).
+    pub fn csrf_exempt(mut self, name: &'static str) -> Self {
+        self.csrf_exempt.insert(name);
+        self
+    }
+
+    /// Adds the migration's templates: `.templates(|env| minijinja_embed::load_templates!(env))`.
+    pub fn templates(mut self, loader: TemplateLoader) -> Self {
+        self.templates.push(loader);
+        self
+    }
+
     /// The names handlers are registered under.
     pub fn names(&self) -> BTreeSet<&'static str> {
         self.handlers.keys().copied().collect()
@@ -99,22 +120,29 @@ pub(crate) struct Dispatcher {
     registry: Registry,
     state: AppState,
     conventions: Conventions,
+    web: Arc<Web>,
     timeout: Duration,
 }
 
 impl Dispatcher {
+    /// The handlers with what they share; refused when the project uses a setting the
+    /// toolkit cannot follow (one sentence, for `serve` to stop with).
     pub(crate) fn new(
         registry: Registry,
         state: AppState,
         conventions: Conventions,
+        web: WebSettings,
+        patterns: &[UrlPattern],
         timeout: Duration,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, Unsupported> {
+        let web = Web::new(web, &state, patterns, &registry.templates)?;
+        Ok(Self {
             registry,
             state,
             conventions,
+            web: Arc::new(web),
             timeout,
-        }
+        })
     }
 
     pub(crate) fn conventions(&self) -> &Conventions {
@@ -134,6 +162,7 @@ impl Dispatcher {
         B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
+        let slot = Slot::new(Some(self.web.clone()), secure);
         let mut response = match self.registry.get(name) {
             Some(endpoint) => {
                 tracing::debug!(
@@ -143,7 +172,11 @@ impl Dispatcher {
                 );
                 let mut request = request.map(axum::body::Body::new);
                 request.extensions_mut().insert(Kwargs(params));
-                self.run(name, endpoint(request, self.state.clone())).await
+                request.extensions_mut().insert(slot.clone());
+                match self.check_csrf(name, &slot, request).await {
+                    Ok(request) => self.run(name, endpoint(request, self.state.clone())).await,
+                    Err(refusal) => refusal,
+                }
             }
             None => {
                 // The route table only holds registered names, so this is a ficus bug.
@@ -151,11 +184,86 @@ impl Dispatcher {
                 ServerError::response()
             }
         };
+        if let Some(BadRequestPage(reason)) = response.extensions().get::<BadRequestPage>() {
+            tracing::warn!("Bad Request: {reason}");
+            response = page_response(&self.web.settings.bad_request, 400);
+        }
         if response.extensions().get::<ServerError>().is_some() {
             response = self.conventions.server_error().map(axum::body::Body::from);
         }
+        if let Some(state) = slot.made() {
+            request::finish(&state, &mut response).await;
+        }
         self.conventions.finish(&mut response, secure);
         response.map(|body| body.map_err(std::io::Error::other).boxed_unsync())
+    }
+
+    /// `CsrfViewMiddleware.process_view` for a route not `#[csrf_exempt]`: the request to go on
+    /// with (its body read and put back when the token may be in it), or the refusal. A CSRF
+    /// cookie Django would not take is replaced on any request, as `process_request` does.
+    async fn check_csrf(
+        &self,
+        name: &str,
+        slot: &Slot,
+        request: axum::extract::Request,
+    ) -> Result<axum::extract::Request, Response> {
+        let settings = &self.web.settings;
+        if !settings.csrf_middleware {
+            return Ok(request);
+        }
+        let safe = matches!(
+            *request.method(),
+            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE
+        );
+        if safe || self.registry.csrf_exempt.contains(name) {
+            let malformed = crate::cookies::values(request.headers(), &settings.csrf.cookie_name)
+                .any(|v| ficus_django::csrf::check_format(v).is_err());
+            if malformed {
+                let (parts, body) = request.into_parts();
+                if let Some(state) = slot.get_or_make(&parts) {
+                    let _ = request::csrf::prepare(&state).await;
+                }
+                return Ok(axum::extract::Request::from_parts(parts, body));
+            }
+            return Ok(request);
+        }
+        let (parts, body) = request.into_parts();
+        let Some(state) = slot.get_or_make(&parts) else {
+            return Ok(axum::extract::Request::from_parts(parts, body));
+        };
+        let (body, bytes) = if request::csrf::wants_body(&state) {
+            let limit = settings
+                .uploads
+                .data_upload_max_memory_size
+                .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+            match http_body_util::Limited::new(body, limit.saturating_add(1))
+                .collect()
+                .await
+            {
+                Ok(collected) => {
+                    let bytes = collected.to_bytes();
+                    if bytes.len() > limit {
+                        return Err(error::Error::BadRequest(
+                            "Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.".into(),
+                        )
+                        .into_response());
+                    }
+                    (axum::body::Body::from(bytes.clone()), Some(bytes))
+                }
+                Err(err) => {
+                    return Err(error::Error::BadRequest(format!(
+                        "the request body could not be read: {err}"
+                    ))
+                    .into_response());
+                }
+            }
+        } else {
+            (body, None)
+        };
+        match request::csrf::check(&state, bytes.as_ref()).await {
+            Some(refusal) => Err(refusal),
+            None => Ok(axum::extract::Request::from_parts(parts, body)),
+        }
     }
 
     async fn run(&self, name: &str, future: HandlerFuture) -> Response {
@@ -185,13 +293,64 @@ impl Dispatcher {
     }
 }
 
+/// The project's own page for `status` (handler400), or Django's default one when the project's
+/// handler could not be rendered at start-up.
+fn page_response(page: &Page, status: u16) -> Response {
+    let fallback = |title: &str| {
+        format!(
+            "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>{title}</title>\n</head>\n<body>\n  <h1>{title}</h1><p></p>\n</body>\n</html>\n"
+        )
+    };
+    let (status, content_type, body) = match page {
+        Page::Rendered {
+            status,
+            content_type,
+            body,
+        } => (
+            *status,
+            content_type.clone(),
+            body.chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+                .collect::<Vec<u8>>(),
+        ),
+        Page::Failed { error } => {
+            tracing::debug!("the project's {status} page could not be rendered: {error}");
+            (
+                status,
+                "text/html".to_owned(),
+                fallback("Bad Request (400)").into_bytes(),
+            )
+        }
+    };
+    let mut response = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        body,
+    )
+        .into_response();
+    if let Ok(value) = http::HeaderValue::from_str(&content_type) {
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
 /// A [`Registry`] of handlers under the names routes.toml uses, each written once as the path of
 /// the handler below `handlers`: `registry![articles::list, articles::detail]` registers
-/// `articles::list` as "articles::list".
+/// `articles::list` as "articles::list". `#[csrf_exempt]` before a handler exempts it from the
+/// CSRF check, as the decorator of the Django view it replaces does.
 #[macro_export]
 macro_rules! registry {
-    ($($module:ident :: $handler:ident),* $(,)?) => {
-        $crate::ported::Registry::new()
-            $(.register(concat!(stringify!($module), "::", stringify!($handler)), $module::$handler))*
+    ($($(#[$flag:ident])* $module:ident :: $handler:ident),* $(,)?) => {{
+        let registry = $crate::ported::Registry::new();
+        $(
+            let name = concat!(stringify!($module), "::", stringify!($handler));
+            let registry = registry.register(name, $module::$handler);
+            $(let registry = $crate::registry!(@flag $flag, registry, name);)*
+        )*
+        registry
+    }};
+    (@flag csrf_exempt, $registry:expr, $name:expr) => {
+        $registry.csrf_exempt($name)
     };
 }

@@ -98,3 +98,126 @@ def url_patterns():
 
     walk(get_resolver().url_patterns, "", None, True)
     return json.dumps(found)
+
+
+def web():
+    """What ported views need to follow Django's sessions, users, CSRF, messages, forms and
+    templates: the settings as the project has them, and a few answers rendered once."""
+    from django.apps import apps
+    from django.conf import settings
+
+    middleware = list(settings.MIDDLEWARE)
+
+    def has(path):
+        return path in middleware
+
+    user_table = user_pk = username_field = None
+    last_login = False
+    if apps.is_installed("django.contrib.auth"):
+        from django.contrib.auth import get_user_model
+
+        User = get_user_model()
+        user_table = User._meta.db_table
+        user_pk = User._meta.pk.column
+        username_field = User.USERNAME_FIELD
+        last_login = any(f.name == "last_login" for f in User._meta.concrete_fields)
+    storages = getattr(settings, "STORAGES", {}) or {}
+    static_backend = (storages.get("staticfiles") or {}).get("BACKEND", "")
+    csrf_header = settings.CSRF_HEADER_NAME
+    return json.dumps({
+        "secret_key": str(settings.SECRET_KEY),
+        "secret_key_fallbacks": [str(k) for k in getattr(settings, "SECRET_KEY_FALLBACKS", [])],
+        "session_middleware": has("django.contrib.sessions.middleware.SessionMiddleware"),
+        "csrf_middleware": has("django.middleware.csrf.CsrfViewMiddleware"),
+        "auth_middleware": has("django.contrib.auth.middleware.AuthenticationMiddleware"),
+        "messages_middleware": has("django.contrib.messages.middleware.MessageMiddleware"),
+        "session": {
+            "engine": settings.SESSION_ENGINE,
+            "serializer": settings.SESSION_SERIALIZER,
+            "cookie_name": settings.SESSION_COOKIE_NAME,
+            "cookie_age": int(settings.SESSION_COOKIE_AGE),
+            "cookie_domain": settings.SESSION_COOKIE_DOMAIN,
+            "cookie_secure": bool(settings.SESSION_COOKIE_SECURE),
+            "cookie_httponly": bool(settings.SESSION_COOKIE_HTTPONLY),
+            "cookie_samesite": settings.SESSION_COOKIE_SAMESITE or None,
+            "cookie_path": settings.SESSION_COOKIE_PATH,
+            "save_every_request": bool(settings.SESSION_SAVE_EVERY_REQUEST),
+            "expire_at_browser_close": bool(settings.SESSION_EXPIRE_AT_BROWSER_CLOSE),
+        },
+        "csrf": {
+            "cookie_name": settings.CSRF_COOKIE_NAME,
+            "cookie_age": settings.CSRF_COOKIE_AGE,
+            "cookie_domain": settings.CSRF_COOKIE_DOMAIN,
+            "cookie_path": settings.CSRF_COOKIE_PATH,
+            "cookie_secure": bool(settings.CSRF_COOKIE_SECURE),
+            "cookie_httponly": bool(settings.CSRF_COOKIE_HTTPONLY),
+            "cookie_samesite": settings.CSRF_COOKIE_SAMESITE or None,
+            "header_meta_name": csrf_header,
+            # META's HTTP_X_CSRFTOKEN is the header X-CSRFToken; other META keys have no header.
+            "header": csrf_header[5:].replace("_", "-").lower() if csrf_header.startswith("HTTP_") else None,
+            "trusted_origins": list(settings.CSRF_TRUSTED_ORIGINS),
+            "use_sessions": bool(settings.CSRF_USE_SESSIONS),
+        },
+        "auth": {
+            "user_table": user_table,
+            "user_pk": user_pk,
+            "username_field": username_field,
+            "backends": list(settings.AUTHENTICATION_BACKENDS),
+            "login_url": str(settings.LOGIN_URL),
+            "login_redirect_url": str(settings.LOGIN_REDIRECT_URL),
+            "logout_redirect_url": None if settings.LOGOUT_REDIRECT_URL is None else str(settings.LOGOUT_REDIRECT_URL),
+            "password_hashers": list(settings.PASSWORD_HASHERS),
+            "last_login": last_login,
+        },
+        "messages": {
+            "storage": settings.MESSAGE_STORAGE,
+            "level": int(getattr(settings, "MESSAGE_LEVEL", 20)),
+        },
+        "uploads": {
+            "data_upload_max_memory_size": settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+            "data_upload_max_number_fields": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+            "data_upload_max_number_files": getattr(settings, "DATA_UPLOAD_MAX_NUMBER_FILES", None),
+            "file_upload_max_memory_size": settings.FILE_UPLOAD_MAX_MEMORY_SIZE,
+        },
+        "templates": {
+            "time_zone": str(settings.TIME_ZONE or "UTC"),
+            "use_tz": bool(settings.USE_TZ),
+            "static_url": str(settings.STATIC_URL or ""),
+            "static_storage": static_backend,
+        },
+        "bad_request": page(400),
+    })
+
+
+def page(status):
+    """The project's own answer for an error status (handler400), rendered once for an
+    anonymous request, so Rust handlers can answer as Django would."""
+    from django.http import HttpRequest
+    from django.urls import get_resolver
+
+    try:
+        request = HttpRequest()
+        request.path = request.path_info = "/"
+        request.META["SERVER_NAME"] = "localhost"
+        request.META["SERVER_PORT"] = "80"
+        exception = Exception()
+        response = get_resolver().resolve_error_handler(status)(request, exception)
+        return {
+            "status": response.status_code,
+            "content_type": response["Content-Type"],
+            "body": bytes(response.content).decode("latin-1"),
+        }
+    except Exception as err:  # a handler that needs more of the request than this one has
+        return {"error": f"{type(err).__name__}: {err}"}
+
+
+def csrf_failure(reason, method, path):
+    """CSRF_FAILURE_VIEW's answer for a refused request: (status, content type, body)."""
+    from django.http import HttpRequest
+    from django.middleware.csrf import _get_failure_view
+
+    request = HttpRequest()
+    request.method = method
+    request.path = request.path_info = path
+    response = _get_failure_view()(request, reason=reason)
+    return response.status_code, response["Content-Type"], bytes(response.content)

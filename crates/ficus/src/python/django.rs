@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::conventions::Conventions;
 use crate::db::DatabaseSettings;
+use crate::ported::request::settings::WebSettings;
 use crate::routes::summary::UrlPattern;
 
 const SOURCE: &str = include_str!("django.py");
@@ -27,16 +28,39 @@ pub(crate) struct DjangoFacts {
 #[error("cannot inspect the Django project: {0}")]
 pub(crate) struct InspectError(String);
 
-fn call(py: Python<'_>, function: &str) -> Result<String, InspectError> {
-    let fail = |e: PyErr| InspectError(e.to_string());
+fn module(py: Python<'_>) -> Result<Bound<'_, PyModule>, InspectError> {
     let code = CString::new(SOURCE).map_err(|e| InspectError(e.to_string()))?;
-    let module =
-        PyModule::from_code(py, &code, c"ficus_django.py", c"ficus_django").map_err(fail)?;
-    module
+    PyModule::from_code(py, &code, c"ficus_django.py", c"ficus_django")
+        .map_err(|e| InspectError(e.to_string()))
+}
+
+fn call(py: Python<'_>, function: &str) -> Result<String, InspectError> {
+    module(py)?
         .getattr(function)
         .and_then(|f| f.call0())
         .and_then(|r| r.extract::<String>())
-        .map_err(fail)
+        .map_err(|e| InspectError(e.to_string()))
+}
+
+/// The settings ported views follow (sessions, CSRF, users, messages, uploads, templates).
+pub(crate) fn web(py: Python<'_>) -> Result<WebSettings, InspectError> {
+    let json = call(py, "web")?;
+    serde_json::from_str(&json).map_err(|e| InspectError(e.to_string()))
+}
+
+/// `CSRF_FAILURE_VIEW`'s answer to a request refused for `reason`: status, type and body.
+pub(crate) fn csrf_failure(
+    py: Python<'_>,
+    reason: &str,
+    method: &str,
+    path: &str,
+) -> PyResult<(u16, String, bytes::Bytes)> {
+    let module = module(py).map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.0))?;
+    let (status, content_type, body): (u16, String, Vec<u8>) = module
+        .getattr("csrf_failure")?
+        .call1((reason, method, path))?
+        .extract()?;
+    Ok((status, content_type, bytes::Bytes::from(body)))
 }
 
 /// Reads the settings; the application must have been loaded (django.setup() has run).

@@ -93,10 +93,11 @@ pub(super) async fn preserve_case(cache: &HeaderCase, response: &mut Response<Bo
     // The original spelling travels in a private list kept next to the headers.
     let names = match response.extensions_mut().remove::<OriginalNames>() {
         Some(original) => original.0,
+        // One name per value: a second Set-Cookie needs its own entry to keep its case.
         None => response
             .headers()
-            .keys()
-            .map(|k| title_case(k.as_str()))
+            .iter()
+            .map(|(k, _)| title_case(k.as_str()))
             .collect(),
     };
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();

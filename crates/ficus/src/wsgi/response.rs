@@ -224,7 +224,8 @@ fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult
                 "invalid header name {name:?}"
             )));
         }
-        let value = latin1(&value)
+        // gunicorn strips spaces and tabs around a value; Django's cookies start with one.
+        let value = latin1(value.trim_matches([' ', '\t']))
             .filter(|v| !v.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0))
             .ok_or_else(|| PyValueError::new_err(format!("invalid value for header {name:?}")))?;
         parsed.push((name, Bytes::from(value)));
