@@ -112,7 +112,7 @@ fn run(
         None => runner.run(request),
     }
     .map_err(|e| format!("{e:#}"))?;
-    let (Some(rust), Some((route, _))) = (&trio.rust, &trio.route) else {
+    let (Some(rust), Some((route, handler))) = (&trio.rust, &trio.route) else {
         return Err(format!(
             "no Rust route serves {} {}: a parity list holds requests for ported routes",
             request.method,
@@ -120,7 +120,7 @@ fn run(
         )
         .into());
     };
-    let rules = runner.rules_for(route);
+    let rules = runner.rules_for(route, handler);
     let django = normalise(&trio.django, &rules);
     let found = verdict(
         &django,

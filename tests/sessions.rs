@@ -137,6 +137,45 @@ fn a_login_through_the_django_admin_is_seen_by_the_rust_profile_page() {
         "{page}"
     );
     assert!(page.contains("action=\"/accounts/logout/\""), "{page}");
+
+    // The JSON API's create, in Rust, with the CSRF token Django issued in its cookie.
+    let token = browser.cookie("csrftoken").unwrap_or_default().to_owned();
+    let created = browser.send(
+        "POST",
+        "/api/articles/",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-CSRFToken", &token),
+        ],
+        br#"{"title": "Written through the admin's login", "body": "b", "tags": ["Rust"]}"#,
+    );
+    assert!(
+        served_by_rust(&server, "POST /api/articles/"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let article = created.json();
+    assert_eq!(article["author"], "editor");
+    assert_eq!(article["tags"], serde_json::json!(["rust"]));
+    let location = created.header("location").unwrap_or_default().to_owned();
+    let read_back = browser.get(&location);
+    assert_eq!(read_back.status, 200, "{location}: {}", read_back.text());
+    assert_eq!(read_back.json()["slug"], "written-through-the-admins-login");
+
+    let forged = browser.send(
+        "POST",
+        "/api/articles/",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-CSRFToken", "bbcdefghijklmnopqrstuvwxyzABCDEF"),
+        ],
+        br#"{"title": "t", "body": "b"}"#,
+    );
+    assert_eq!(
+        forged.status, 403,
+        "a forged token is refused before the handler runs"
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use ficus::ficus_django::templates::slugify;
 use ficus::prelude::*;
 use serde::Serialize;
 use serde_json::json;
@@ -196,6 +197,200 @@ pub async fn detail(
     };
     let tags = tags_of(&db, [row.id]).await?.remove(&row.id);
     Ok(JsonResponse(to_json(row, tags.unwrap_or_default(), true)).into_response())
+}
+
+/// `api.error(message, status, fields=...)`.
+fn field_error(message: &str, fields: &[&str]) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        JsonResponse(json!({"error": message, "fields": fields})),
+    )
+        .into_response()
+}
+
+/// `Article._meta.get_field("title").max_length`.
+const TITLE_MAX_LENGTH: usize = 200;
+/// `Article._meta.get_field("slug").max_length - 10`: room for the `-<n>` of a clash.
+const SLUG_BASE_LENGTH: usize = 210;
+/// How often a clash on the unique slug is retried, as the view's loop does.
+const CREATE_ATTEMPTS: usize = 5;
+
+/// Replaces `articles.api.create_article` (`POST /api/articles/`): session authentication
+/// (`CsrfViewMiddleware`, here the engine's check, has vetted the token), the JSON checks in the
+/// view's order and words, then the article, its unique slug and its tags in one transaction,
+/// retried when a concurrent request took the same slug.
+pub async fn create(
+    CurrentUser(user): CurrentUser,
+    State(db): State<Database>,
+    body: bytes::Bytes,
+) -> Result<Response, Error> {
+    let Some(user) = user else {
+        return Ok(error(StatusCode::FORBIDDEN, "authentication required"));
+    };
+    // json.loads(bytes) reads a UTF-8 byte order mark; serde_json does not.
+    let text = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&body);
+    let Ok(payload) = serde_json::from_slice::<serde_json::Value>(text) else {
+        return Ok(error(StatusCode::BAD_REQUEST, "invalid JSON"));
+    };
+    let Some(payload) = payload.as_object() else {
+        return Ok(error(StatusCode::BAD_REQUEST, "expected a JSON object"));
+    };
+    let text_of = |field: &str| payload.get(field).and_then(serde_json::Value::as_str);
+    let missing: Vec<&str> = ["title", "body"]
+        .into_iter()
+        .filter(|field| text_of(field).is_none_or(|v| py_strip(v).is_empty()))
+        .collect();
+    if !missing.is_empty() {
+        return Ok(field_error("missing fields", &missing));
+    }
+    let title = py_strip(text_of("title").unwrap_or_default()).to_owned();
+    let body = text_of("body").unwrap_or_default().to_owned();
+    if title.chars().count() > TITLE_MAX_LENGTH {
+        return Ok(field_error("title too long", &["title"]));
+    }
+    let names: Option<Vec<&str>> = match payload.get("tags") {
+        None => Some(Vec::new()),
+        Some(serde_json::Value::Array(items)) => items.iter().map(|t| t.as_str()).collect(),
+        Some(_) => None,
+    };
+    let Some(names) = names else {
+        return Ok(field_error("tags must be a list of strings", &["tags"]));
+    };
+    let names: Vec<&str> = names
+        .into_iter()
+        .map(py_strip)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.iter().any(|name| slugify(name).is_empty()) {
+        return Ok(field_error(
+            "tags must contain letters or digits",
+            &["tags"],
+        ));
+    }
+
+    let mut created = None;
+    for _ in 0..CREATE_ATTEMPTS {
+        match insert_article(&db, &title, &body, user.id, &names).await {
+            Ok(id) => {
+                created = Some(id);
+                break;
+            }
+            Err(err) if is_integrity_error(&err) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let Some(id) = created else {
+        return Ok(error(
+            StatusCode::CONFLICT,
+            "could not allocate a unique slug",
+        ));
+    };
+    tracing::info!("article {id} created by {}", user.username);
+    let sql = format!("{SELECT_ARTICLE} WHERE a.id = $1");
+    let row = db
+        .query(sql)
+        .bind(id)
+        .fetch_optional::<ArticleRow>()
+        .await?
+        .ok_or_else(|| Error::internal(format!("article {id} vanished after its insert")))?;
+    let tags = tags_of(&db, [id]).await?.remove(&id).unwrap_or_default();
+    let mut response =
+        (StatusCode::CREATED, JsonResponse(to_json(row, tags, true))).into_response();
+    if let Ok(location) = http::HeaderValue::from_str(&format!("/api/articles/{id}/")) {
+        response
+            .headers_mut()
+            .insert(http::header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+fn is_integrity_error(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|e| e.is_unique_violation() || e.is_foreign_key_violation())
+}
+
+/// The body of the view's `with transaction.atomic():` block; the new article's id.
+async fn insert_article(
+    db: &Database,
+    title: &str,
+    body: &str,
+    author: i64,
+    tag_names: &[&str],
+) -> Result<i64, sqlx::Error> {
+    let tx = db.begin().await?;
+    let slug = unique_slug(&tx, title).await?;
+    let id: i64 = tx
+        .query(
+            "INSERT INTO articles_article (title, slug, body, author_id, published_at, view_count) \
+             VALUES ($1, $2, $3, $4, $5, 0) RETURNING CAST(id AS BIGINT)",
+        )
+        .bind(title)
+        .bind(slug)
+        .bind(body)
+        .bind(author)
+        .bind(tx.timestamp(Utc::now()))
+        .fetch_scalar()
+        .await?;
+    let mut linked = Vec::new();
+    for name in tag_names {
+        let tag = get_or_create_tag(&tx, name).await?;
+        if !linked.contains(&tag) {
+            tx.query("INSERT INTO articles_article_tags (article_id, tag_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(tag)
+                .execute()
+                .await?;
+            linked.push(tag);
+        }
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// `unique_slug(title)`: the title's slug, or `article`, then `-2`, `-3`, ... until free.
+async fn unique_slug(tx: &Transaction, title: &str) -> Result<String, sqlx::Error> {
+    let slug: String = slugify(title).chars().take(SLUG_BASE_LENGTH).collect();
+    let base = match slug.trim_matches('-') {
+        "" => "article".to_owned(),
+        trimmed => trimmed.to_owned(),
+    };
+    let mut candidate = base.clone();
+    for suffix in 2.. {
+        let taken: i64 = tx
+            .query("SELECT COUNT(*) FROM articles_article WHERE slug = $1")
+            .bind(candidate.as_str())
+            .fetch_scalar()
+            .await?;
+        if taken == 0 {
+            break;
+        }
+        candidate = format!("{base}-{suffix}");
+    }
+    Ok(candidate)
+}
+
+/// `get_or_create_tags` for one name: the tag with its slug, else with its name, else a new one.
+async fn get_or_create_tag(tx: &Transaction, name: &str) -> Result<i64, sqlx::Error> {
+    let slug: String = slugify(name).chars().take(50).collect();
+    // `.first()` follows Tag.Meta.ordering (name).
+    for (column, value) in [("slug", slug.as_str()), ("name", name)] {
+        let found: Option<(i64,)> = tx
+            .query(format!(
+                "SELECT CAST(id AS BIGINT) FROM articles_tag WHERE {column} = $1 ORDER BY name, id LIMIT 1"
+            ))
+            .bind(value)
+            .fetch_optional()
+            .await?;
+        if let Some((id,)) = found {
+            return Ok(id);
+        }
+    }
+    let name: String = name.chars().take(50).collect();
+    tx.query("INSERT INTO articles_tag (name, slug) VALUES ($1, $2) RETURNING CAST(id AS BIGINT)")
+        .bind(name)
+        .bind(slug)
+        .fetch_scalar()
+        .await
 }
 
 /// Tag slugs per article, sorted as `sorted(tag.slug for tag in article.tags.all())` sorts them.

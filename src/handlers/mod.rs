@@ -21,6 +21,7 @@ pub fn registry() -> Registry {
         legacy::healthz,
         articles::list,
         articles::detail,
+        articles::create,
         media::signed_url,
         #[csrf_exempt]
         ai::summarize,

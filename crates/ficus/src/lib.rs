@@ -62,7 +62,7 @@ mod wsgi;
 
 /// What a ported view is written with: `use ficus::prelude::*;`.
 pub mod prelude {
-    pub use crate::db::{Database, placeholders};
+    pub use crate::db::{Database, Transaction, placeholders};
     pub use crate::ported::error::Error;
     pub use crate::ported::extract::{Kwarg, Kwargs, QueryDict};
     pub use crate::ported::pyjson::{PyInt, py_int, py_strip};

@@ -26,6 +26,7 @@ use minijinja::value::ValueKind;
 use minijinja::{AutoEscape, Environment, Error, Output, State, UndefinedBehavior, Value};
 
 pub use moment::{date_value, datetime_value, naive_datetime_value, time_value};
+pub use text::slugify;
 
 /// What the environment needs to know of the Django settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

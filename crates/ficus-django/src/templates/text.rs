@@ -209,7 +209,7 @@ pub(super) fn capfirst(text: &str) -> String {
 
 /// `django.utils.text.slugify(value)`: ASCII by NFKD, lower case, only word characters, spaces
 /// and hyphens kept, runs of spaces and hyphens as one hyphen, `-` and `_` stripped at the ends.
-pub(super) fn slugify(text: &str) -> String {
+pub fn slugify(text: &str) -> String {
     let mut ascii = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_ascii() {

@@ -9,7 +9,7 @@
 
 mod query;
 
-pub use query::{Query, Row, Scalar, Value, placeholders};
+pub use query::{Query, Row, Scalar, Transaction, Value, placeholders};
 
 use std::ffi::{CStr, c_int};
 use std::str::FromStr;

@@ -1,4 +1,5 @@
-//! One query for both databases: `db.query(sql).bind(pk).fetch_optional::<Row>().await?`.
+//! One query for both databases: `db.query(sql).bind(pk).fetch_optional::<Row>().await?`, on the
+//! pool or inside a transaction (`db.begin()`, Django's `transaction.atomic()`).
 //!
 //! The SQL is written once with `$1, $2, ...` placeholders (SQLite and PostgreSQL both read
 //! them); the values are held until the query runs, then bound for whichever pool is open. A row
@@ -52,10 +53,11 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// A query to run on the shared database; made by [`Database::query`].
+/// A query to run on the shared database; made by [`Database::query`] or
+/// [`Transaction::query`].
 #[must_use = "a query does nothing until one of its fetch or execute methods is awaited"]
 pub struct Query<'db> {
-    db: &'db Database,
+    target: Target<'db>,
     /// Borrowed when written as a literal: the SQL of a hot route is not copied per request.
     sql: Cow<'static, str>,
     values: Vec<Value>,
@@ -81,6 +83,90 @@ impl<T> Scalar for T where
 {
 }
 
+/// Runs a query built by `$make` (`sqlx::query_as`, `sqlx::query_scalar`) with `$fetch`, on the
+/// pool or the transaction's connection.
+macro_rules! run {
+    ($query:ident, $make:path, $fetch:ident) => {
+        run!($query, $make, $fetch, |found| found)
+    };
+    ($query:ident, $make:path, $fetch:ident, $then:expr) => {
+        match $query.target {
+            Target::Pool(Database::Sqlite(pool)) => bind_all!($make(&$query.sql), $query.values)
+                .$fetch(pool)
+                .await
+                .map($then),
+            Target::Pool(Database::Postgres(pool)) => bind_all!($make(&$query.sql), $query.values)
+                .$fetch(pool)
+                .await
+                .map($then),
+            Target::Transaction(tx) => match &tx.connection {
+                TransactionConnection::Sqlite(connection) => {
+                    let mut connection = connection.lock().await;
+                    bind_all!($make(&$query.sql), $query.values)
+                        .$fetch(&mut **connection)
+                        .await
+                        .map($then)
+                }
+                TransactionConnection::Postgres(connection) => {
+                    let mut connection = connection.lock().await;
+                    bind_all!($make(&$query.sql), $query.values)
+                        .$fetch(&mut **connection)
+                        .await
+                        .map($then)
+                }
+            },
+        }
+    };
+}
+
+/// Where a query runs.
+enum Target<'db> {
+    Pool(&'db Database),
+    Transaction(&'db Transaction),
+}
+
+/// `transaction.atomic()`: statements on one connection that are committed together, or not at
+/// all when it is dropped without [`commit`](Transaction::commit) (an `?` on the way out). On
+/// SQLite it begins `IMMEDIATE`, as the legacy project's Django does, so two writers queue for
+/// the lock instead of failing when one upgrades from reading.
+pub struct Transaction {
+    connection: TransactionConnection,
+    vendor: &'static str,
+}
+
+enum TransactionConnection {
+    Sqlite(tokio::sync::Mutex<sqlx::Transaction<'static, sqlx::Sqlite>>),
+    Postgres(tokio::sync::Mutex<sqlx::Transaction<'static, sqlx::Postgres>>),
+}
+
+impl Transaction {
+    /// A query inside the transaction.
+    pub fn query(&self, sql: impl Into<Cow<'static, str>>) -> Query<'_> {
+        Query {
+            target: Target::Transaction(self),
+            sql: sql.into(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Makes every statement of the transaction stick.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self.connection {
+            TransactionConnection::Sqlite(tx) => tx.into_inner().commit().await,
+            TransactionConnection::Postgres(tx) => tx.into_inner().commit().await,
+        }
+    }
+
+    /// [`Database::timestamp`], for the transaction's database.
+    pub fn timestamp(&self, at: DateTime<Utc>) -> Value {
+        if self.vendor == "sqlite" {
+            Value::Text(at.format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+        } else {
+            Value::Timestamp(at)
+        }
+    }
+}
+
 /// Binds the held values to a sqlx query of any shape (`query`, `query_as`, `query_scalar`).
 macro_rules! bind_all {
     ($query:expr, $values:expr) => {{
@@ -104,7 +190,7 @@ impl Database {
     /// A query in `$1, $2, ...` placeholders, for either database.
     pub fn query(&self, sql: impl Into<Cow<'static, str>>) -> Query<'_> {
         Query {
-            db: self,
+            target: Target::Pool(self),
             sql: sql.into(),
             values: Vec::new(),
         }
@@ -130,64 +216,42 @@ impl Query<'_> {
 
     /// Every row.
     pub async fn fetch_all<T: Row + Send + Unpin>(self) -> Result<Vec<T>, sqlx::Error> {
-        match self.db {
-            Database::Sqlite(pool) => {
-                bind_all!(sqlx::query_as(&self.sql), self.values)
-                    .fetch_all(pool)
-                    .await
-            }
-            Database::Postgres(pool) => {
-                bind_all!(sqlx::query_as(&self.sql), self.values)
-                    .fetch_all(pool)
-                    .await
-            }
-        }
+        run!(self, sqlx::query_as, fetch_all)
     }
 
     /// The first row, if there is one.
     pub async fn fetch_optional<T: Row + Send + Unpin>(self) -> Result<Option<T>, sqlx::Error> {
-        match self.db {
-            Database::Sqlite(pool) => {
-                bind_all!(sqlx::query_as(&self.sql), self.values)
-                    .fetch_optional(pool)
-                    .await
-            }
-            Database::Postgres(pool) => {
-                bind_all!(sqlx::query_as(&self.sql), self.values)
-                    .fetch_optional(pool)
-                    .await
-            }
-        }
+        run!(self, sqlx::query_as, fetch_optional)
     }
 
     /// The first column of the one row the query returns (`SELECT COUNT(*) ...`).
     pub async fn fetch_scalar<T: Scalar + Send + Unpin>(self) -> Result<T, sqlx::Error> {
-        match self.db {
-            Database::Sqlite(pool) => {
-                bind_all!(sqlx::query_scalar(&self.sql), self.values)
-                    .fetch_one(pool)
-                    .await
-            }
-            Database::Postgres(pool) => {
-                bind_all!(sqlx::query_scalar(&self.sql), self.values)
-                    .fetch_one(pool)
-                    .await
-            }
-        }
+        run!(self, sqlx::query_scalar, fetch_one)
     }
 
     /// Runs a statement; the number of rows it changed.
     pub async fn execute(self) -> Result<u64, sqlx::Error> {
-        match self.db {
-            Database::Sqlite(pool) => Ok(bind_all!(sqlx::query(&self.sql), self.values)
-                .execute(pool)
-                .await?
-                .rows_affected()),
-            Database::Postgres(pool) => Ok(bind_all!(sqlx::query(&self.sql), self.values)
-                .execute(pool)
-                .await?
-                .rows_affected()),
-        }
+        run!(self, sqlx::query, execute, |done| done.rows_affected())
+    }
+}
+
+impl Database {
+    /// Begins a transaction (Django's `transaction.atomic()`).
+    pub async fn begin(&self) -> Result<Transaction, sqlx::Error> {
+        Ok(match self {
+            Database::Sqlite(pool) => Transaction {
+                connection: TransactionConnection::Sqlite(tokio::sync::Mutex::new(
+                    pool.begin_with("BEGIN IMMEDIATE").await?,
+                )),
+                vendor: "sqlite",
+            },
+            Database::Postgres(pool) => Transaction {
+                connection: TransactionConnection::Postgres(tokio::sync::Mutex::new(
+                    pool.begin().await?,
+                )),
+                vendor: "postgresql",
+            },
+        })
     }
 }
 

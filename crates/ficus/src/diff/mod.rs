@@ -68,10 +68,10 @@ pub(crate) fn run(args: DiffOptions, registry: Registry) -> anyhow::Result<()> {
             Some((route, handler)) => (Some(route), Some(handler)),
             None => (None, None),
         };
-        let route_rules = route
-            .as_deref()
-            .map(|r| runner.rules_for(r))
-            .unwrap_or_default();
+        let route_rules = match (&route, &handler) {
+            (Some(route), Some(handler)) => runner.rules_for(route, handler),
+            _ => Default::default(),
+        };
         let django = normalise(&trio.django, &route_rules);
         let again = normalise(&trio.django_again, &route_rules);
         let (verdict_name, differences, noise) = match &trio.rust {

@@ -163,12 +163,13 @@ impl Runner {
         })
     }
 
-    /// The parity rules of the routes.toml entry with this path.
-    pub fn rules_for(&self, route: &str) -> ficus_parity::Rules {
+    /// The parity rules of the routes.toml entry with this path and handler (one path may have
+    /// several entries, one per method).
+    pub fn rules_for(&self, route: &str, handler: &str) -> ficus_parity::Rules {
         self.routes
             .routes
             .iter()
-            .find(|r| r.pattern.source() == route)
+            .find(|r| r.pattern.source() == route && r.handler == handler)
             .map(|r| r.rules.clone())
             .unwrap_or_default()
     }
@@ -186,7 +187,7 @@ impl Runner {
         };
         let cookie = format!(
             "{}={}",
-            self.web.session.cookie_name,
+            self.web.session.cookie.name,
             Self::session_key(user)
         );
         match request

@@ -216,7 +216,7 @@ impl Dispatcher {
             http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE
         );
         if safe || self.registry.csrf_exempt.contains(name) {
-            let malformed = crate::cookies::values(request.headers(), &settings.csrf.cookie_name)
+            let malformed = crate::cookies::values(request.headers(), &settings.csrf.cookie.name)
                 .any(|v| ficus_django::csrf::check_format(v).is_err());
             if malformed {
                 let (parts, body) = request.into_parts();

@@ -257,15 +257,6 @@ pub struct RequestUser(pub(crate) Arc<RequestState>);
 /// The name handlers use for [`RequestUser`]: `auth: Auth` reads as `django.contrib.auth`.
 pub type Auth = RequestUser;
 
-impl<S: Send + Sync> FromRequestParts<S> for RequestUser {
-    type Rejection = Response;
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        state_of(parts)
-            .map(RequestUser)
-            .map_err(IntoResponse::into_response)
-    }
-}
-
 impl RequestUser {
     /// `authenticate(request, username=..., password=...)` with `ModelBackend`: the active
     /// user whose password this is. Unknown names cost as long as wrong passwords.

@@ -9,18 +9,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use chrono::Utc;
-use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 
-use ficus_django::cookies::{self, Attributes};
 use ficus_django::csrf as rules;
 use ficus_django::forms::FormData;
 
-use super::{RequestState, state_of};
+use super::RequestState;
 use crate::ported::error::Error;
 
 /// `request.META["CSRF_COOKIE"]` and `CSRF_COOKIE_NEEDS_UPDATE`.
@@ -49,7 +45,7 @@ impl RequestState {
                 .map(|s| rules::secret_from_cookie(&s))
         } else {
             self.facts
-                .cookie(&settings.cookie_name)
+                .cookie(&settings.cookie.name)
                 .map(rules::secret_from_cookie)
         };
         let mut csrf = self.csrf_lock();
@@ -80,15 +76,6 @@ impl RequestState {
 /// The CSRF token, for a handler that draws a form itself or rotates the token.
 #[derive(Clone)]
 pub struct Csrf(pub(crate) Arc<RequestState>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Csrf {
-    type Rejection = Response;
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        state_of(parts)
-            .map(Csrf)
-            .map_err(IntoResponse::into_response)
-    }
-}
 
 impl Csrf {
     /// `get_token(request)`: a masked token for a form; the response will set the cookie.
@@ -244,21 +231,6 @@ pub(crate) async fn finish(state: &RequestState, response: &mut Response) {
         }
         return;
     }
-    let attributes = Attributes {
-        max_age: settings.cookie_age,
-        expires: None,
-        path: Some(settings.cookie_path.clone()),
-        domain: settings.cookie_domain.clone(),
-        secure: settings.cookie_secure,
-        httponly: settings.cookie_httponly,
-        samesite: settings.cookie_samesite.clone(),
-    };
-    let cookie = cookies::set_cookie(
-        &settings.cookie_name,
-        &secret,
-        &attributes,
-        Utc::now().timestamp(),
-    );
-    super::add_cookie(response.headers_mut(), &cookie);
+    settings.cookie.set(response, &secret, settings.cookie_age);
     super::vary_cookie(response.headers_mut());
 }

@@ -12,17 +12,15 @@
 
 use std::sync::{Arc, MutexGuard};
 
-use axum::extract::FromRequestParts;
-use axum::response::{IntoResponse, Response};
-use http::request::Parts;
+use axum::response::Response;
 use serde_json::Value;
 
 use ficus_django::cookies::{self, Attributes};
 use ficus_django::messages::{self as codec, CookieCodec, Message};
 
+use super::RequestState;
 use super::session::Session;
 use super::settings::{COOKIE_STORAGE, FALLBACK_STORAGE, SESSION_STORAGE};
-use super::{RequestState, state_of};
 use crate::ported::error::Error;
 
 /// The storage's state during one request (`BaseStorage`'s attributes).
@@ -100,15 +98,6 @@ pub(crate) async fn prepare(state: &RequestState) -> Result<(), Error> {
 /// `django.contrib.messages` for a handler: `messages.success("Saved.")`.
 #[derive(Clone)]
 pub struct Messages(pub(crate) Arc<RequestState>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Messages {
-    type Rejection = Response;
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        state_of(parts)
-            .map(Messages)
-            .map_err(IntoResponse::into_response)
-    }
-}
 
 impl Messages {
     /// `messages.DEBUG`.
@@ -228,18 +217,18 @@ fn set_messages_cookie(state: &RequestState, response: &mut Response, value: Opt
                 max_age: None,
                 expires: None,
                 path: Some("/".to_owned()),
-                domain: session.cookie_domain.clone(),
-                secure: session.cookie_secure,
-                httponly: session.cookie_httponly,
-                samesite: session.cookie_samesite.clone(),
+                domain: session.cookie.domain.clone(),
+                secure: session.cookie.secure,
+                httponly: session.cookie.httponly,
+                samesite: session.cookie.samesite.clone(),
             };
             cookies::set_cookie("messages", value, &attributes, 0)
         }
         None => cookies::delete_cookie(
             "messages",
             Some("/"),
-            session.cookie_domain.as_deref(),
-            session.cookie_samesite.as_deref(),
+            session.cookie.domain.as_deref(),
+            session.cookie.samesite.as_deref(),
         ),
     };
     super::add_cookie(response.headers_mut(), &cookie);

@@ -75,9 +75,9 @@ impl Web {
         let csrf_policy = ficus_django::csrf::Policy {
             trusted_origins: settings.csrf.trusted_origins.clone(),
             cookie_domain: if settings.csrf.use_sessions {
-                settings.session.cookie_domain.clone()
+                settings.session.cookie.domain.clone()
             } else {
-                settings.csrf.cookie_domain.clone()
+                settings.csrf.cookie.domain.clone()
             },
             header_meta_name: settings.csrf.header_meta_name.clone(),
         };
@@ -304,6 +304,32 @@ impl axum::response::IntoResponse for MissingState {
         ServerError::response()
     }
 }
+
+/// The toolkit's handles (`Session`, `Csrf`, ...) are the request's state under a name each;
+/// all are extracted the same way.
+macro_rules! state_handles {
+    ($($handle:path),* $(,)?) => {$(
+        impl<S: Send + Sync> axum::extract::FromRequestParts<S> for $handle {
+            type Rejection = Response;
+            async fn from_request_parts(
+                parts: &mut Parts,
+                _state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                state_of(parts)
+                    .map($handle)
+                    .map_err(axum::response::IntoResponse::into_response)
+            }
+        }
+    )*};
+}
+
+state_handles!(
+    session::Session,
+    csrf::Csrf,
+    messages::Messages,
+    templates::Templates,
+    auth::RequestUser,
+);
 
 /// Django's `patch_vary_headers(response, ("Cookie",))`.
 pub(crate) fn vary_cookie(headers: &mut HeaderMap) {

@@ -16,17 +16,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::Utc;
-use http::request::Parts;
 use serde_json::Value;
 
-use ficus_django::cookies::{self, Attributes};
 use ficus_django::sessions::{self, CookieCodec, SessionData, StoredCodec, Unreadable};
 
+use super::RequestState;
 use super::settings::{COOKIE_ENGINE, SessionSettings};
-use super::{RequestState, state_of};
 use crate::ported::error::Error;
 
 /// The session's state during one request (`SessionBase`'s attributes).
@@ -66,7 +63,7 @@ impl RequestState {
         session.loaded = true;
         let cookie = self
             .facts
-            .cookie(&self.session_settings().cookie_name)
+            .cookie(&self.session_settings().cookie.name)
             .filter(|key| sessions::is_valid_key(key))
             .map(str::to_owned);
         let Some(key) = cookie else {
@@ -114,15 +111,6 @@ impl RequestState {
 /// done.
 #[derive(Clone)]
 pub struct Session(pub(crate) Arc<RequestState>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Session {
-    type Rejection = Response;
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        state_of(parts)
-            .map(Session)
-            .map_err(IntoResponse::into_response)
-    }
-}
 
 impl Session {
     /// `request.session.get(key)`.
@@ -255,7 +243,7 @@ pub(crate) async fn finish(state: &RequestState, response: &mut Response) {
         return;
     }
     let settings = state.session_settings();
-    let cookie_key = state.facts.cookie(&settings.cookie_name);
+    let cookie_key = state.facts.cookie(&settings.cookie.name);
     let valid_cookie = cookie_key.is_some_and(sessions::is_valid_key);
     // SESSION_SAVE_EVERY_REQUEST saves a session the view never read, so it is read now.
     if settings.save_every_request
@@ -276,13 +264,7 @@ pub(crate) async fn finish(state: &RequestState, response: &mut Response) {
         !valid_cookie
     };
     if cookie_key.is_some() && empty {
-        let cookie = cookies::delete_cookie(
-            &settings.cookie_name,
-            Some(&settings.cookie_path),
-            settings.cookie_domain.as_deref(),
-            settings.cookie_samesite.as_deref(),
-        );
-        super::add_cookie(response.headers_mut(), &cookie);
+        settings.cookie.delete(response);
         super::vary_cookie(response.headers_mut());
         return;
     }
@@ -304,20 +286,5 @@ pub(crate) async fn finish(state: &RequestState, response: &mut Response) {
     };
     let max_age = (!browser_close)
         .then(|| sessions::expiry_age(&session.data, settings.cookie_age, Utc::now()));
-    let attributes = Attributes {
-        max_age,
-        expires: None,
-        path: Some(settings.cookie_path.clone()),
-        domain: settings.cookie_domain.clone(),
-        secure: settings.cookie_secure,
-        httponly: settings.cookie_httponly,
-        samesite: settings.cookie_samesite.clone(),
-    };
-    let cookie = cookies::set_cookie(
-        &settings.cookie_name,
-        &key,
-        &attributes,
-        Utc::now().timestamp(),
-    );
-    super::add_cookie(response.headers_mut(), &cookie);
+    settings.cookie.set(response, &key, max_age);
 }

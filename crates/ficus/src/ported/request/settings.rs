@@ -28,30 +28,39 @@ pub(crate) struct WebSettings {
     pub bad_request: Page,
 }
 
+/// What `set_cookie` is given for a middleware's cookie (`SESSION_COOKIE_*`, `CSRF_COOKIE_*`).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct CookieSettings {
+    #[serde(rename = "cookie_name")]
+    pub name: String,
+    #[serde(rename = "cookie_domain")]
+    pub domain: Option<String>,
+    #[serde(rename = "cookie_path")]
+    pub path: String,
+    #[serde(rename = "cookie_secure")]
+    pub secure: bool,
+    #[serde(rename = "cookie_httponly")]
+    pub httponly: bool,
+    #[serde(rename = "cookie_samesite")]
+    pub samesite: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct SessionSettings {
     pub engine: String,
     pub serializer: String,
-    pub cookie_name: String,
+    #[serde(flatten)]
+    pub cookie: CookieSettings,
     pub cookie_age: u64,
-    pub cookie_domain: Option<String>,
-    pub cookie_secure: bool,
-    pub cookie_httponly: bool,
-    pub cookie_samesite: Option<String>,
-    pub cookie_path: String,
     pub save_every_request: bool,
     pub expire_at_browser_close: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct CsrfSettings {
-    pub cookie_name: String,
+    #[serde(flatten)]
+    pub cookie: CookieSettings,
     pub cookie_age: Option<i64>,
-    pub cookie_domain: Option<String>,
-    pub cookie_path: String,
-    pub cookie_secure: bool,
-    pub cookie_httponly: bool,
-    pub cookie_samesite: Option<String>,
     pub header_meta_name: String,
     /// The request header `header_meta_name` stands for, lower case; None for a META key that
     /// is not a header.
@@ -148,6 +157,40 @@ pub(crate) enum Unsupported {
     Hasher(#[from] UnknownHasher),
     #[error("TIME_ZONE is {0}, which is not a time zone ficus knows")]
     TimeZone(String),
+}
+
+impl CookieSettings {
+    /// Adds the cookie with `value` to `response`, as the middleware's `set_cookie` call does.
+    pub(crate) fn set(
+        &self,
+        response: &mut axum::response::Response,
+        value: &str,
+        max_age: Option<i64>,
+    ) {
+        let attributes = ficus_django::cookies::Attributes {
+            max_age,
+            expires: None,
+            path: Some(self.path.clone()),
+            domain: self.domain.clone(),
+            secure: self.secure,
+            httponly: self.httponly,
+            samesite: self.samesite.clone(),
+        };
+        let now = chrono::Utc::now().timestamp();
+        let cookie = ficus_django::cookies::set_cookie(&self.name, value, &attributes, now);
+        super::add_cookie(response.headers_mut(), &cookie);
+    }
+
+    /// Deletes the cookie, as `delete_cookie(name, path, domain, samesite)` does.
+    pub(crate) fn delete(&self, response: &mut axum::response::Response) {
+        let cookie = ficus_django::cookies::delete_cookie(
+            &self.name,
+            Some(&self.path),
+            self.domain.as_deref(),
+            self.samesite.as_deref(),
+        );
+        super::add_cookie(response.headers_mut(), &cookie);
+    }
 }
 
 impl WebSettings {

@@ -15,18 +15,16 @@
 use std::fmt;
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
-use http::request::Parts;
 use http::{StatusCode, header};
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use minijinja::{Environment, Error as TemplateError, ErrorKind};
 
 use ficus_django::messages::MessageValue;
 
+use super::RequestState;
 use super::auth::User;
 use super::urls::Urls;
-use super::{RequestState, state_of};
 use crate::ported::error::Error;
 
 /// Marks where a page shows a CSRF token; replaced after rendering, so a token (and the cookie
@@ -90,15 +88,6 @@ impl Engine {
 /// `templates.render("accounts/profile.html", context! { articles })`.
 #[derive(Clone)]
 pub struct Templates(pub(crate) Arc<RequestState>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Templates {
-    type Rejection = Response;
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        state_of(parts)
-            .map(Templates)
-            .map_err(IntoResponse::into_response)
-    }
-}
 
 impl Templates {
     /// The page `name` with `context` (the view's values win over the context processors'),
