@@ -364,3 +364,60 @@ fn a_message_django_adds_is_shown_once_by_the_next_rust_page() {
     let again = browser.get("/accounts/profile/").text();
     assert!(!again.contains("class=\"messages\""), "{again}");
 }
+
+#[test]
+fn a_message_the_rust_comment_form_adds_is_shown_by_the_next_django_page() {
+    let (server, _site) = serve();
+    let mut browser = Browser::new(server.addr);
+    let article = "/articles/legacy-request-story/";
+    let page = browser.get(article);
+    assert_eq!(
+        page.status,
+        200,
+        "Django serves the article page: {}",
+        page.text()
+    );
+    assert!(page.text().contains("name=\"csrfmiddlewaretoken\""));
+
+    let posted = browser.post_form(article, &[("author_name", "Ana"), ("body", "First!")]);
+    assert!(
+        served_by_rust(&server, &format!("POST {article}")),
+        "{}",
+        server.log()
+    );
+    assert_eq!(posted.status, 302, "{}", posted.text());
+    assert_eq!(posted.header("location"), Some(article));
+    assert!(
+        browser.cookie("messages").is_some(),
+        "the message waits in the cookie"
+    );
+
+    let shown = browser.get(article);
+    let text = shown.text();
+    assert!(
+        text.contains("<ul class=\"messages\"><li>Thanks, your comment was posted.</li></ul>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<p>First!</p>"),
+        "the comment is on Django's page: {text}"
+    );
+    assert_eq!(
+        browser.cookie("messages"),
+        None,
+        "Django used the message up"
+    );
+
+    let invalid = browser.post_form(article, &[("author_name", " "), ("body", "kept")]);
+    assert_eq!(invalid.status, 200);
+    assert!(
+        invalid
+            .text()
+            .contains("id=\"id_author_name_error\"><li>This field is required.")
+    );
+    assert!(
+        invalid.text().contains(">\nkept</textarea>"),
+        "{}",
+        invalid.text()
+    );
+}

@@ -1,7 +1,10 @@
-//! Ported views of the `articles` app: the JSON API of `articles/api.py`.
+//! Ported views of the `articles` app: the JSON API of `articles/api.py` here, the HTML views of
+//! `articles/views.py` in `articles/views.rs`.
 //!
 //! The SQL is what Django's ORM runs for those views (same joins, same ordering, the same
 //! `LOWER(...) LIKE` search), written once for SQLite and PostgreSQL.
+
+mod views;
 
 use std::collections::HashMap;
 
@@ -10,6 +13,8 @@ use ficus::ficus_django::templates::slugify;
 use ficus::prelude::*;
 use serde::Serialize;
 use serde_json::json;
+
+pub use views::comment;
 
 const DEFAULT_PAGE_SIZE: i128 = 10;
 const MAX_PAGE_SIZE: i128 = 50;

@@ -22,6 +22,7 @@ pub fn registry() -> Registry {
         articles::list,
         articles::detail,
         articles::create,
+        articles::comment,
         media::signed_url,
         #[csrf_exempt]
         ai::summarize,

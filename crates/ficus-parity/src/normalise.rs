@@ -1,6 +1,6 @@
 //! Normalising an answer before comparison: what differs between any two runs of the same view
 //! is taken out (Date and Server headers, HTTP dates in Expires and cookie expiries, CSRF and
-//! session tokens, header order, JSON key order), then a route's own rules (headers to ignore,
+//! session tokens, the signed messages cookie, header order, JSON key order), then a route's own rules (headers to ignore,
 //! JSON fields to redact, regex filters).
 //!
 //! It keeps everything else, including how JSON is written (separators, escaping), because a
@@ -86,7 +86,7 @@ static HTTP_DATE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("constant regex")
 });
 static TOKEN_COOKIE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(csrftoken|sessionid)=[^;]+").expect("constant regex"));
+    LazyLock::new(|| Regex::new(r"^(csrftoken|sessionid|messages)=[^;]+").expect("constant regex"));
 static CSRF_FIELD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(name="csrfmiddlewaretoken" value=")[^"]*(")"#).expect("constant regex")
 });
