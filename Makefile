@@ -35,9 +35,9 @@ test: venv browser
 
 # The same project on a real PostgreSQL (Debian's, installed when missing, started on a free
 # local port by scripts/with-postgres): Rust handlers held to Django's answers, the walk
-# against runserver, and the Django tests.
+# against runserver, one login shared by both sides, and the Django tests.
 test-postgres:
-	FICUS_TEST_VENV=$(abspath $(VENV)) $(CARGO) test --test ported_routes --test legacy_parity -- --test-threads 2
+	FICUS_TEST_VENV=$(abspath $(VENV)) $(CARGO) test --test ported_routes --test legacy_parity --test sessions -- --test-threads 2
 	cd $(LEGACY) && ../$(VENV_PY) manage.py test --noinput
 
 build: venv
