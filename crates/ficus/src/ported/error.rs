@@ -32,6 +32,10 @@ pub enum Error {
         "The request's session was deleted before the request completed. The user may have logged out in a concurrent request, for example."
     )]
     SessionInterrupted,
+    /// `raise PermissionDenied` (what `@permission_required(..., raise_exception=True)` does
+    /// for a user without the permission): the project's `handler403` page.
+    #[error("permission denied")]
+    PermissionDenied,
     /// A template did not render (a missing template, a `url()` that does not reverse).
     #[error("a template did not render: {0}")]
     Template(String),
@@ -43,6 +47,10 @@ pub enum Error {
 /// A response that asks the dispatcher for the project's 400 page, with the reason to log.
 #[derive(Clone, Debug)]
 pub(crate) struct BadRequestPage(pub(crate) String);
+
+/// A response that asks the dispatcher for the project's 403 page.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ForbiddenPage;
 
 impl Error {
     /// A failure in the view's own words: `Err(Error::internal("no author for article 7"))?`.
@@ -56,6 +64,11 @@ impl IntoResponse for Error {
         match self {
             // The pool's own answers (503 when every Python thread is busy) stand as they are.
             Error::Python(err) => err.into_response(),
+            Error::PermissionDenied => {
+                let mut response = http::StatusCode::FORBIDDEN.into_response();
+                response.extensions_mut().insert(ForbiddenPage);
+                response
+            }
             Error::BadRequest(_) | Error::SessionInterrupted => {
                 let mut response = http::StatusCode::BAD_REQUEST.into_response();
                 response

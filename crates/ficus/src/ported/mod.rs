@@ -30,7 +30,7 @@ use http_body_util::BodyExt;
 use crate::conventions::Conventions;
 use crate::db::Database;
 use crate::routes::summary::UrlPattern;
-use error::BadRequestPage;
+use error::{BadRequestPage, ForbiddenPage};
 use extract::Kwargs;
 use python::{PythonCalls, ServerError};
 use request::settings::{Page, Unsupported, WebSettings};
@@ -188,6 +188,15 @@ impl Dispatcher {
             tracing::warn!("Bad Request: {reason}");
             response = page_response(&self.web.settings.bad_request, 400);
         }
+        if response.extensions().get::<ForbiddenPage>().is_some() {
+            // A handler that checked a permission has read the user, so its state exists.
+            let path = slot
+                .made()
+                .map(|state| state.facts.path.clone())
+                .unwrap_or_default();
+            tracing::warn!("Forbidden (Permission denied): {path}");
+            response = page_response(&self.web.settings.forbidden, 403);
+        }
         if response.extensions().get::<ServerError>().is_some() {
             response = self.conventions.server_error().map(axum::body::Body::from);
         }
@@ -293,8 +302,8 @@ impl Dispatcher {
     }
 }
 
-/// The project's own page for `status` (handler400), or Django's default one when the project's
-/// handler could not be rendered at start-up.
+/// The project's own page for `status` (handler400, handler403), or Django's default one when
+/// the project's handler could not be rendered at start-up.
 fn page_response(page: &Page, status: u16) -> Response {
     let fallback = |title: &str| {
         format!(

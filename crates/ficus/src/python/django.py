@@ -186,12 +186,13 @@ def web():
             "static_storage": static_backend,
         },
         "bad_request": page(400),
+        "forbidden": page(403),
     })
 
 
 def page(status):
-    """The project's own answer for an error status (handler400), rendered once for an
-    anonymous request, so Rust handlers can answer as Django would."""
+    """The project's own answer for an error status (handler400, handler403), rendered once for
+    an anonymous request, so Rust handlers can answer as Django would."""
     from django.http import HttpRequest
     from django.urls import get_resolver
 
@@ -200,7 +201,9 @@ def page(status):
         request.path = request.path_info = "/"
         request.META["SERVER_NAME"] = "localhost"
         request.META["SERVER_PORT"] = "80"
-        exception = Exception()
+        from django.core.exceptions import PermissionDenied
+
+        exception = PermissionDenied() if status == 403 else Exception()
         response = get_resolver().resolve_error_handler(status)(request, exception)
         return {
             "status": response.status_code,

@@ -26,6 +26,7 @@ pub(crate) struct WebSettings {
     pub uploads: UploadSettings,
     pub templates: TemplateSettings,
     pub bad_request: Page,
+    pub forbidden: Page,
 }
 
 /// What `set_cookie` is given for a middleware's cookie (`SESSION_COOKIE_*`, `CSRF_COOKIE_*`).
