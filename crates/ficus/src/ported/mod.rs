@@ -204,6 +204,7 @@ impl Dispatcher {
             request::finish(&state, &mut response).await;
         }
         self.conventions.finish(&mut response, secure);
+        cookies_last(response.headers_mut());
         response.map(|body| body.map_err(std::io::Error::other).boxed_unsync())
     }
 
@@ -302,6 +303,34 @@ impl Dispatcher {
     }
 }
 
+/// Puts the `Set-Cookie` headers after all others, where Django's WSGI handler writes them (it
+/// sends `response.cookies` after `response.items()`), so the head reads as gunicorn sends it.
+fn cookies_last(headers: &mut http::HeaderMap) {
+    if !headers.contains_key(http::header::SET_COOKIE) {
+        return;
+    }
+    // HeaderMap::remove moves the last header into the gap; rebuilding keeps every order.
+    let mut others = Vec::with_capacity(headers.len());
+    let mut cookies = Vec::new();
+    let mut name = None;
+    for (next, value) in std::mem::take(headers) {
+        if next.is_some() {
+            name = next;
+        }
+        match &name {
+            Some(n) if n == http::header::SET_COOKIE => cookies.push(value),
+            Some(n) => others.push((n.clone(), value)),
+            None => {}
+        }
+    }
+    for (n, value) in others {
+        headers.append(n, value);
+    }
+    for cookie in cookies {
+        headers.append(http::header::SET_COOKIE, cookie);
+    }
+}
+
 /// The project's own page for `status` (handler400, handler403), or Django's default one when
 /// the project's handler could not be rendered at start-up.
 fn page_response(page: &Page, status: u16) -> Response {
@@ -362,4 +391,34 @@ macro_rules! registry {
     (@flag csrf_exempt, $registry:expr, $name:expr) => {
         $registry.csrf_exempt($name)
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_go_after_every_other_header_in_their_order() {
+        let mut headers = http::HeaderMap::new();
+        headers.append(http::header::CONTENT_TYPE, "text/html".parse().unwrap());
+        headers.append(http::header::SET_COOKIE, "csrftoken=a".parse().unwrap());
+        headers.append(http::header::VARY, "Cookie".parse().unwrap());
+        headers.append(http::header::SET_COOKIE, "sessionid=b".parse().unwrap());
+        headers.append(http::header::CONTENT_LENGTH, "0".parse().unwrap());
+        cookies_last(&mut headers);
+        let order: Vec<String> = headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "content-type: text/html",
+                "vary: Cookie",
+                "content-length: 0",
+                "set-cookie: csrftoken=a",
+                "set-cookie: sessionid=b",
+            ]
+        );
+    }
 }
