@@ -1,6 +1,7 @@
 //! What Django's middleware does around every view, done around Rust handlers so a ported route
 //! answers with the same headers: the security headers, X-Frame-Options and Content-Length (in
-//! the order Django's middleware adds them), ALLOWED_HOSTS, and the project's own 500 page.
+//! the order Django's middleware adds them), ALLOWED_HOSTS, and the project's own 500, 400 and
+//! 403 pages.
 //!
 //! The values come from the live settings at start-up (see `python/django.py`); nothing here is
 //! specific to one project. What a single view adds (`never_cache`, cookies) is the handler's job.
@@ -24,6 +25,8 @@ pub(crate) struct Conventions {
     hsts: Option<String>,
     ssl_redirect: bool,
     server_error: ErrorPage,
+    bad_request: ErrorPage,
+    forbidden: ErrorPage,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,16 +121,31 @@ impl Conventions {
 
     /// The project's 500 answer (its `handler500`, rendered at start-up).
     pub(crate) fn server_error(&self) -> Response<Bytes> {
+        self.server_error.response()
+    }
+
+    /// The project's 400 answer (its `handler400`), for a body over Django's limits.
+    pub(crate) fn bad_request(&self) -> Response<Bytes> {
+        self.bad_request.response()
+    }
+
+    /// The project's 403 answer (its `handler403`), for `PermissionDenied`.
+    pub(crate) fn forbidden(&self) -> Response<Bytes> {
+        self.forbidden.response()
+    }
+}
+
+impl ErrorPage {
+    fn response(&self) -> Response<Bytes> {
         let body: Vec<u8> = self
-            .server_error
             .body
             .chars()
             .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
             .collect();
         let mut response = Response::new(Bytes::from(body));
-        *response.status_mut() = StatusCode::from_u16(self.server_error.status)
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if let Ok(value) = HeaderValue::from_str(&self.server_error.content_type) {
+        *response.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if let Ok(value) = HeaderValue::from_str(&self.content_type) {
             response.headers_mut().insert(header::CONTENT_TYPE, value);
         }
         response
@@ -193,6 +211,16 @@ mod tests {
                 status: 500,
                 content_type: "text/html".into(),
                 body: "<h1>oops \u{e9}</h1>".into(),
+            },
+            bad_request: ErrorPage {
+                status: 400,
+                content_type: "text/html".into(),
+                body: "<h1>Bad Request (400)</h1>".into(),
+            },
+            forbidden: ErrorPage {
+                status: 403,
+                content_type: "text/html".into(),
+                body: "<h1>403 Forbidden</h1>".into(),
             },
         }
     }

@@ -7,21 +7,12 @@ use ficus::prelude::form_html::{Attr, Field, Widget};
 use ficus::prelude::*;
 use serde::Serialize;
 
+use super::{ArticleRow, SELECT_ARTICLE};
+
 /// `Comment._meta.get_field("author_name").max_length`.
 const AUTHOR_NAME_MAX_LENGTH: usize = 80;
 const REQUIRED: &str = "This field is required.";
 const POSTED: &str = "Thanks, your comment was posted.";
-
-#[derive(sqlx::FromRow)]
-struct ArticleRow {
-    id: i64,
-    title: String,
-    slug: String,
-    body: String,
-    published_at: DateTime<Utc>,
-    #[sqlx(rename = "author")]
-    author_name: String,
-}
 
 #[derive(Serialize, sqlx::FromRow)]
 struct TagRow {
@@ -100,11 +91,7 @@ pub async fn comment(
     Form(data): Form,
 ) -> Result<Response, Error> {
     let article: Option<ArticleRow> = db
-        .query(
-            "SELECT CAST(a.id AS BIGINT) AS id, a.title, a.slug, a.body, a.published_at, \
-             u.username AS author FROM articles_article a JOIN auth_user u ON u.id = a.author_id \
-             WHERE a.slug = $1",
-        )
+        .query(format!("{SELECT_ARTICLE} WHERE a.slug = $1"))
         .bind(slug.as_str())
         .fetch_optional()
         .await?;
@@ -146,7 +133,7 @@ pub async fn comment(
         .bind(article.id)
         .fetch_all()
         .await?;
-    let author = context! { get_username => article.author_name.clone() };
+    let author = context! { get_username => article.author.clone() };
     let article = context! {
         title => article.title,
         body => article.body,

@@ -139,12 +139,7 @@ fn parse_decimal(text: &str) -> Option<Parsed> {
         .chain(frac_part.bytes())
         .map(|b| b - b'0')
         .collect();
-    let leading = digits
-        .iter()
-        .take_while(|&&d| d == 0)
-        .count()
-        .min(digits.len() - 1);
-    digits.drain(..leading);
+    strip_leading_zeros(&mut digits);
     Some(Parsed::Finite(Decimal {
         negative,
         digits,
@@ -209,12 +204,7 @@ impl Decimal {
                 }
             }
         }
-        let leading = digits
-            .iter()
-            .take_while(|&&d| d == 0)
-            .count()
-            .min(digits.len() - 1);
-        digits.drain(..leading);
+        strip_leading_zeros(&mut digits);
         Decimal {
             negative: self.negative,
             digits,
@@ -385,6 +375,16 @@ pub(super) fn filesizeformat(value: &Value) -> Result<Value, Error> {
     } else {
         text
     }))
+}
+
+/// Drops leading zero digits, keeping one digit at least.
+fn strip_leading_zeros(digits: &mut Vec<u8>) {
+    let leading = digits
+        .iter()
+        .take_while(|&&d| d == 0)
+        .count()
+        .min(digits.len().saturating_sub(1));
+    digits.drain(..leading);
 }
 
 #[cfg(test)]

@@ -119,6 +119,15 @@ macro_rules! run {
     };
 }
 
+/// Django's SQLite text for a datetime, or PostgreSQL's own type.
+fn timestamp_for(sqlite: bool, at: DateTime<Utc>) -> Value {
+    if sqlite {
+        Value::Text(at.format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+    } else {
+        Value::Timestamp(at)
+    }
+}
+
 /// Where a query runs.
 enum Target<'db> {
     Pool(&'db Database),
@@ -131,7 +140,6 @@ enum Target<'db> {
 /// the lock instead of failing when one upgrades from reading.
 pub struct Transaction {
     connection: TransactionConnection,
-    vendor: &'static str,
 }
 
 enum TransactionConnection {
@@ -159,11 +167,10 @@ impl Transaction {
 
     /// [`Database::timestamp`], for the transaction's database.
     pub fn timestamp(&self, at: DateTime<Utc>) -> Value {
-        if self.vendor == "sqlite" {
-            Value::Text(at.format("%Y-%m-%d %H:%M:%S%.6f").to_string())
-        } else {
-            Value::Timestamp(at)
-        }
+        timestamp_for(
+            matches!(self.connection, TransactionConnection::Sqlite(_)),
+            at,
+        )
     }
 }
 
@@ -200,10 +207,7 @@ impl Database {
     /// (`2024-01-01 12:00:00.000000`, which its own queries compare as text), PostgreSQL a
     /// `timestamp with time zone`.
     pub fn timestamp(&self, at: DateTime<Utc>) -> Value {
-        match self {
-            Database::Sqlite(_) => Value::Text(at.format("%Y-%m-%d %H:%M:%S%.6f").to_string()),
-            Database::Postgres(_) => Value::Timestamp(at),
-        }
+        timestamp_for(matches!(self, Database::Sqlite(_)), at)
     }
 }
 
@@ -243,13 +247,11 @@ impl Database {
                 connection: TransactionConnection::Sqlite(tokio::sync::Mutex::new(
                     pool.begin_with("BEGIN IMMEDIATE").await?,
                 )),
-                vendor: "sqlite",
             },
             Database::Postgres(pool) => Transaction {
                 connection: TransactionConnection::Postgres(tokio::sync::Mutex::new(
                     pool.begin().await?,
                 )),
-                vendor: "postgresql",
             },
         })
     }

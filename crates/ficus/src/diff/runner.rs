@@ -221,16 +221,12 @@ impl Runner {
         let (id, password) =
             row.with_context(|| format!("the seeded database has no user {user:?}"))?;
         let keys = self.web.keys();
-        let mut data = ficus_django::sessions::SessionData::new();
-        data.insert("_auth_user_id".into(), id.to_string().into());
-        data.insert(
-            "_auth_user_backend".into(),
-            "django.contrib.auth.backends.ModelBackend".into(),
-        );
-        data.insert(
-            "_auth_user_hash".into(),
-            ficus_django::passwords::session_auth_hash(&password, &keys.current).into(),
-        );
+        let hash = ficus_django::passwords::session_auth_hash(&password, &keys.current);
+        let data: ficus_django::sessions::SessionData =
+            crate::ported::request::auth::logged_in(id, hash)
+                .into_iter()
+                .map(|(key, value)| (key.to_owned(), value))
+                .collect();
         let encoded = ficus_django::sessions::StoredCodec::new(keys)
             .encode(&data, ficus_django::signing::now());
         let expires = chrono::Utc::now() + chrono::Duration::days(1);

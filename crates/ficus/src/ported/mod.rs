@@ -33,7 +33,7 @@ use crate::routes::summary::UrlPattern;
 use error::{BadRequestPage, ForbiddenPage};
 use extract::Kwargs;
 use python::{PythonCalls, ServerError};
-use request::settings::{Page, Unsupported, WebSettings};
+use request::settings::{Unsupported, WebSettings};
 use request::templates::TemplateLoader;
 use request::{Slot, Web};
 
@@ -186,7 +186,7 @@ impl Dispatcher {
         };
         if let Some(BadRequestPage(reason)) = response.extensions().get::<BadRequestPage>() {
             tracing::warn!("Bad Request: {reason}");
-            response = page_response(&self.web.settings.bad_request, 400);
+            response = self.conventions.bad_request().map(axum::body::Body::from);
         }
         if response.extensions().get::<ForbiddenPage>().is_some() {
             // A handler that checked a permission has read the user, so its state exists.
@@ -195,7 +195,7 @@ impl Dispatcher {
                 .map(|state| state.facts.path.clone())
                 .unwrap_or_default();
             tracing::warn!("Forbidden (Permission denied): {path}");
-            response = page_response(&self.web.settings.forbidden, 403);
+            response = self.conventions.forbidden().map(axum::body::Body::from);
         }
         if response.extensions().get::<ServerError>().is_some() {
             response = self.conventions.server_error().map(axum::body::Body::from);
@@ -329,48 +329,6 @@ fn cookies_last(headers: &mut http::HeaderMap) {
     for cookie in cookies {
         headers.append(http::header::SET_COOKIE, cookie);
     }
-}
-
-/// The project's own page for `status` (handler400, handler403), or Django's default one when
-/// the project's handler could not be rendered at start-up.
-fn page_response(page: &Page, status: u16) -> Response {
-    let fallback = |title: &str| {
-        format!(
-            "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>{title}</title>\n</head>\n<body>\n  <h1>{title}</h1><p></p>\n</body>\n</html>\n"
-        )
-    };
-    let (status, content_type, body) = match page {
-        Page::Rendered {
-            status,
-            content_type,
-            body,
-        } => (
-            *status,
-            content_type.clone(),
-            body.chars()
-                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-                .collect::<Vec<u8>>(),
-        ),
-        Page::Failed { error } => {
-            tracing::debug!("the project's {status} page could not be rendered: {error}");
-            (
-                status,
-                "text/html".to_owned(),
-                fallback("Bad Request (400)").into_bytes(),
-            )
-        }
-    };
-    let mut response = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-        body,
-    )
-        .into_response();
-    if let Ok(value) = http::HeaderValue::from_str(&content_type) {
-        response
-            .headers_mut()
-            .insert(http::header::CONTENT_TYPE, value);
-    }
-    response
 }
 
 /// A [`Registry`] of handlers under the names routes.toml uses, each written once as the path of

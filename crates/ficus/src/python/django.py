@@ -1,13 +1,18 @@
 """What ficus asks a loaded Django project: run inside the embedded interpreter, after the
 WSGI application has been imported (so django.setup() has run). Only plain data goes back."""
 
-ERROR_PAGE = (
-    "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n"
-    "</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n"
-)
-
-
 import json
+
+# Django's own titles for its default error pages (django.views.defaults).
+TITLES = {400: "Bad Request (400)", 403: "403 Forbidden", 500: "Server Error (500)"}
+
+
+def default_page(status):
+    """Django's default error page, for a project whose own handler cannot render here."""
+    from django.views.defaults import ERROR_PAGE_TEMPLATE
+
+    body = ERROR_PAGE_TEMPLATE % {"title": TITLES[status], "details": ""}
+    return status, "text/html", body.encode()
 
 
 def facts():
@@ -33,6 +38,7 @@ def facts():
             hsts += "; preload"
     xframe = "django.middleware.clickjacking.XFrameOptionsMiddleware" in middleware
     status, content_type, body = server_error_page()
+    bad_request, forbidden = page(400), page(403)
     return json.dumps({
         "database": {
             "engine": db.get("ENGINE") or "",
@@ -56,8 +62,9 @@ def facts():
         ) or None,
         "hsts": hsts,
         "ssl_redirect": bool(security and settings.SECURE_SSL_REDIRECT),
-        # latin-1 maps bytes to code points one to one, so the page survives JSON unchanged.
-        "server_error": {"status": status, "content_type": content_type, "body": body.decode("latin-1")},
+        "server_error": plain_page(status, content_type, body),
+        "bad_request": plain_page(*bad_request),
+        "forbidden": plain_page(*forbidden),
     })
 
 
@@ -70,7 +77,12 @@ def server_error_page():
         response = get_resolver().resolve_error_handler(500)(HttpRequest())
         return response.status_code, response["Content-Type"], bytes(response.content)
     except Exception:
-        return 500, "text/html", ERROR_PAGE.encode()
+        return default_page(500)
+
+
+def plain_page(status, content_type, body):
+    # latin-1 maps bytes to code points one to one, so the page survives JSON unchanged.
+    return {"status": status, "content_type": content_type, "body": body.decode("latin-1")}
 
 
 def url_patterns():
@@ -185,14 +197,13 @@ def web():
             "static_url": str(settings.STATIC_URL or ""),
             "static_storage": static_backend,
         },
-        "bad_request": page(400),
-        "forbidden": page(403),
     })
 
 
 def page(status):
     """The project's own answer for an error status (handler400, handler403), rendered once for
     an anonymous request, so Rust handlers can answer as Django would."""
+    from django.core.exceptions import PermissionDenied
     from django.http import HttpRequest
     from django.urls import get_resolver
 
@@ -201,17 +212,11 @@ def page(status):
         request.path = request.path_info = "/"
         request.META["SERVER_NAME"] = "localhost"
         request.META["SERVER_PORT"] = "80"
-        from django.core.exceptions import PermissionDenied
-
         exception = PermissionDenied() if status == 403 else Exception()
         response = get_resolver().resolve_error_handler(status)(request, exception)
-        return {
-            "status": response.status_code,
-            "content_type": response["Content-Type"],
-            "body": bytes(response.content).decode("latin-1"),
-        }
-    except Exception as err:  # a handler that needs more of the request than this one has
-        return {"error": f"{type(err).__name__}: {err}"}
+        return response.status_code, response["Content-Type"], bytes(response.content)
+    except Exception:  # a handler that needs more of the request than this one has
+        return default_page(status)
 
 
 def csrf_failure(reason, method, path):

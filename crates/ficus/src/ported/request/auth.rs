@@ -30,6 +30,16 @@ const BACKEND_SESSION_KEY: &str = "_auth_user_backend";
 const HASH_SESSION_KEY: &str = "_auth_user_hash";
 const MODEL_BACKEND: &str = "django.contrib.auth.backends.ModelBackend";
 
+/// The keys `login()` stores in the session for a user, in Django's order; `hash` is the
+/// session-auth hash of the user's password.
+pub(crate) fn logged_in(id: i64, hash: String) -> [(&'static str, Value); 3] {
+    [
+        (SESSION_KEY, Value::String(id.to_string())),
+        (BACKEND_SESSION_KEY, Value::String(MODEL_BACKEND.to_owned())),
+        (HASH_SESSION_KEY, Value::String(hash)),
+    ]
+}
+
 /// A row of `AUTH_USER_MODEL`'s table, as a ported view sees `request.user`.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct User {
@@ -315,9 +325,9 @@ impl RequestUser {
         } else {
             session.cycle_key().await?;
         }
-        session.insert(SESSION_KEY, user.id.to_string()).await?;
-        session.insert(BACKEND_SESSION_KEY, MODEL_BACKEND).await?;
-        session.insert(HASH_SESSION_KEY, hash).await?;
+        for (key, value) in logged_in(user.id, hash) {
+            session.insert(key, value).await?;
+        }
         *state.user.lock().await = Some(Some(user.clone()));
         super::csrf::Csrf(state.self_arc()).rotate().await?;
         if state.web.settings.auth.last_login {

@@ -16,7 +16,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use ficus_django::cookies::{self, Attributes};
-use ficus_django::messages::{self as codec, CookieCodec, Message};
+use ficus_django::messages::{self as codec, Message};
 
 use super::RequestState;
 use super::session::Session;
@@ -55,7 +55,7 @@ impl RequestState {
             let cookie = self
                 .facts
                 .cookie("messages")
-                .and_then(|c| CookieCodec::new(&self.web.keys).decode(c));
+                .and_then(|c| self.web.message_cookies.decode(c));
             if let Some(read) = cookie {
                 from_cookie = !read.messages.is_empty();
                 messages.extend(read.messages);
@@ -183,8 +183,10 @@ async fn store(
     let uses_cookie = !messages.is_empty() || from_cookie || storage == COOKIE_STORAGE;
     let mut rest = messages;
     if uses_cookie {
-        let (cookie, unstored) =
-            CookieCodec::new(&state.web.keys).encode(&rest, ficus_django::signing::now());
+        let (cookie, unstored) = state
+            .web
+            .message_cookies
+            .encode(&rest, ficus_django::signing::now());
         set_messages_cookie(state, response, cookie.as_deref());
         rest = unstored;
     }

@@ -48,6 +48,10 @@ pub(crate) struct Web {
     pub(crate) db: Database,
     pub(crate) python: PythonCalls,
     pub(crate) csrf_pages: csrf::FailurePages,
+    /// The session encodings, made once: each holds its signer's keys and salt.
+    pub(crate) stored_sessions: ficus_django::sessions::StoredCodec,
+    pub(crate) cookie_sessions: ficus_django::sessions::CookieCodec,
+    pub(crate) message_cookies: ficus_django::messages::CookieCodec,
 }
 
 impl Web {
@@ -81,8 +85,15 @@ impl Web {
             },
             header_meta_name: settings.csrf.header_meta_name.clone(),
         };
+        let keys = settings.keys();
         Ok(Self {
-            keys: settings.keys(),
+            stored_sessions: ficus_django::sessions::StoredCodec::new(keys.clone()),
+            cookie_sessions: ficus_django::sessions::CookieCodec::new(
+                keys.clone(),
+                settings.session.cookie_age,
+            ),
+            message_cookies: ficus_django::messages::CookieCodec::new(&keys),
+            keys,
             hashers: settings.hashers()?,
             csrf_policy,
             templates,
@@ -236,6 +247,14 @@ pub(crate) struct RequestState {
     /// The user once looked up: `Some(None)` is the anonymous user.
     pub(crate) user: tokio::sync::Mutex<Option<Option<auth::User>>>,
     pub(crate) messages: Mutex<messages::MessagesState>,
+}
+
+impl std::fmt::Debug for RequestState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestState")
+            .field("path", &self.facts.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RequestState {

@@ -20,7 +20,7 @@ use axum::response::Response;
 use chrono::Utc;
 use serde_json::Value;
 
-use ficus_django::sessions::{self, CookieCodec, SessionData, StoredCodec, Unreadable};
+use ficus_django::sessions::{self, SessionData, Unreadable};
 
 use super::RequestState;
 use super::settings::{COOKIE_ENGINE, SessionSettings};
@@ -70,8 +70,11 @@ impl RequestState {
             return Ok(session);
         };
         if self.signed_cookies() {
-            let codec = CookieCodec::new(self.web.keys.clone(), self.session_settings().cookie_age);
-            match codec.decode(&key, ficus_django::signing::now()) {
+            match self
+                .web
+                .cookie_sessions
+                .decode(&key, ficus_django::signing::now())
+            {
                 Some(data) => session.data = data,
                 // Django's load() calls create(): an empty session that will be saved.
                 None => session.modified = true,
@@ -88,7 +91,7 @@ impl RequestState {
             .await?;
         match row {
             Some((stored,)) => {
-                match StoredCodec::new(self.web.keys.clone()).decode(&stored) {
+                match self.web.stored_sessions.decode(&stored) {
                     Ok(data) => session.data = data,
                     Err(Unreadable::Corrupted) => {
                         tracing::warn!("Session data corrupted (session key {key:.8}...)");
@@ -192,13 +195,17 @@ async fn save(state: &RequestState, session: &mut SessionState) -> Result<String
     let settings = state.session_settings();
     let now = Utc::now();
     if state.signed_cookies() {
-        let codec = CookieCodec::new(state.web.keys.clone(), settings.cookie_age);
-        let value = codec.encode(&session.data, ficus_django::signing::now());
+        let value = state
+            .web
+            .cookie_sessions
+            .encode(&session.data, ficus_django::signing::now());
         session.key = Some(value.clone());
         return Ok(value);
     }
     let db = &state.web.db;
-    let encoded = StoredCodec::new(state.web.keys.clone())
+    let encoded = state
+        .web
+        .stored_sessions
         .encode(&session.data, ficus_django::signing::now());
     let age = sessions::expiry_age(&session.data, settings.cookie_age, now);
     let expires = db.timestamp(now + chrono::Duration::seconds(age));

@@ -25,8 +25,6 @@ pub(crate) struct WebSettings {
     pub messages: MessageSettings,
     pub uploads: UploadSettings,
     pub templates: TemplateSettings,
-    pub bad_request: Page,
-    pub forbidden: Page,
 }
 
 /// What `set_cookie` is given for a middleware's cookie (`SESSION_COOKIE_*`, `CSRF_COOKIE_*`).
@@ -108,21 +106,6 @@ pub(crate) struct TemplateSettings {
     pub use_tz: bool,
     pub static_url: String,
     pub static_storage: String,
-}
-
-/// A page the project renders itself (handler400, handler404), or why it could not be.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum Page {
-    Rendered {
-        status: u16,
-        content_type: String,
-        /// Latin-1 text standing for bytes (see `django.py`).
-        body: String,
-    },
-    Failed {
-        error: String,
-    },
 }
 
 /// The session engines whose storage ficus reads and writes itself.

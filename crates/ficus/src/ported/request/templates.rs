@@ -191,14 +191,6 @@ struct UserValue {
     user: Option<User>,
 }
 
-impl fmt::Debug for RequestState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestState")
-            .field("path", &self.facts.path)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Object for UserValue {
     // Plain: `{{ user }}` prints the user name, as `str(request.user)` does.
     fn repr(self: &Arc<Self>) -> ObjectRepr {
