@@ -1,7 +1,8 @@
 //! Ported views of the `ai` app.
 //!
-//! The request is validated in Rust; the text work stays in Python (`legacy/ai.py`), called
-//! through the Python helper, because that is where a team's model code lives.
+//! The request is validated and the database read in Rust; the text work stays in Python
+//! (`legacy/ai.py`), called through the Python helper, because that is where a team's model
+//! code lives.
 
 use bytes::Bytes;
 use ficus::prelude::*;
@@ -64,4 +65,80 @@ pub async fn summarize(State(python): State<PythonCalls>, body: Bytes) -> Result
         "sentences": sentences.len(),
     }))
     .into_response())
+}
+
+/// How many related articles the view returns.
+const RELATED_COUNT: usize = 5;
+
+#[derive(sqlx::FromRow)]
+struct Candidate {
+    id: i64,
+    title: String,
+    slug: String,
+    body: String,
+}
+
+/// Replaces `ai.views.related` (`GET /api/articles/<int:pk>/related/`): the articles most like
+/// this one. The database work and the JSON are Rust's; the TF-IDF ranking stays in Python
+/// (`legacy.ai.related_articles`, the code a team keeps), which gets the texts as the view
+/// builds them and gives back the ranking, its scores rounded there as the view rounds them.
+pub async fn related(
+    Kwarg(pk): Kwarg<String>,
+    State(db): State<Database>,
+    State(python): State<PythonCalls>,
+) -> Result<Response, Error> {
+    let not_found = || {
+        (
+            StatusCode::NOT_FOUND,
+            JsonResponse(json!({"error": "not found"})),
+        )
+    };
+    // `<int:pk>` is any run of digits; one beyond the column's range matches no row.
+    let Ok(pk) = pk.parse::<i64>() else {
+        return Ok(not_found().into_response());
+    };
+    let article: Option<(String, String)> = db
+        .query("SELECT title, body FROM articles_article WHERE id = $1")
+        .bind(pk)
+        .fetch_optional()
+        .await?;
+    let Some((title, body)) = article else {
+        return Ok(not_found().into_response());
+    };
+    let others: Vec<Candidate> = db
+        .query(
+            "SELECT CAST(id AS BIGINT) AS id, title, slug, body FROM articles_article \
+             WHERE NOT (id = $1) ORDER BY id",
+        )
+        .bind(pk)
+        .fetch_all()
+        .await?;
+    let target = format!("{title}\n{body}");
+    let texts: Vec<(i64, String)> = others
+        .iter()
+        .map(|other| (other.id, format!("{}\n{}", other.title, other.body)))
+        .collect();
+    let ranked: Vec<(i64, f64)> = python
+        .call(move |py| {
+            let ai = py.import("legacy.ai")?;
+            let builtins = py.import("builtins")?;
+            let mut rounded = Vec::new();
+            for item in ai
+                .call_method1("related_articles", (target, texts, RELATED_COUNT))?
+                .try_iter()?
+            {
+                let (id, score): (i64, Bound<'_, PyAny>) = item?.extract()?;
+                rounded.push((id, builtins.call_method1("round", (score, 4))?.extract()?));
+            }
+            Ok(rounded)
+        })
+        .await?;
+    let related: Vec<Value> = ranked
+        .into_iter()
+        .filter_map(|(id, score)| {
+            let other = others.iter().find(|other| other.id == id)?;
+            Some(json!({"id": id, "title": other.title, "slug": other.slug, "score": score}))
+        })
+        .collect();
+    Ok(JsonResponse(json!({"article": pk, "related": related})).into_response())
 }

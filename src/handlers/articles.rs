@@ -14,7 +14,7 @@ use ficus::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
-pub use views::comment;
+pub use views::{article_list, article_page, comment, home};
 
 const DEFAULT_PAGE_SIZE: i128 = 10;
 const MAX_PAGE_SIZE: i128 = 50;

@@ -1,9 +1,14 @@
-//! Ported views of the `media` app.
+//! Ported views of the `media` app: the upload form and uploads (stored by the engine's
+//! `Storage` as Django's `FileSystemStorage` stores them), stored files sent as `FileResponse`
+//! sends them, and pre-signed object-storage URLs.
 //!
 //! The object-storage SDKs stay in Python (Alibaba Cloud's `oss2` and Tencent Cloud's
 //! `cos-python-sdk-v5` have no official Rust SDK): the handler validates in Rust and signs
-//! through the Python helper, with the keys from Django's settings.
+//! through the Python helper, with the keys from Django's settings. The upload page's template
+//! sits beside this file (`media/upload.html`).
 
+use chrono::{DateTime, Utc};
+use ficus::prelude::form_html::{Field, Widget};
 use ficus::prelude::*;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -119,4 +124,121 @@ fn sign_cos(py: Python<'_>, key: &str, expires: i64) -> PyResult<String> {
     client
         .call_method("get_presigned_url", (), Some(&request))?
         .extract()
+}
+
+/// `Upload._meta.get_field("file")`: `upload_to` and `max_length`.
+const UPLOAD_TO: &str = "uploads/";
+const FILE_MAX_LENGTH: usize = 255;
+/// How many recent uploads the page lists.
+const RECENT: i64 = 10;
+
+#[derive(sqlx::FromRow)]
+struct UploadRow {
+    file: String,
+    original_name: String,
+    size: i64,
+}
+
+/// Replaces `media.views.upload` for `GET`: the form and the ten latest uploads.
+pub async fn upload_form(
+    State(db): State<Database>,
+    templates: Templates,
+    storage: Storage,
+) -> Result<Response, Error> {
+    let rows: Vec<UploadRow> = db
+        .query(format!(
+            "SELECT file, original_name, CAST(size AS BIGINT) AS size FROM media_upload \
+             ORDER BY uploaded_at DESC, id DESC LIMIT {RECENT}"
+        ))
+        .fetch_all()
+        .await?;
+    let recent: Vec<minijinja::Value> = rows
+        .iter()
+        .map(|row| {
+            context! {
+                original_name => row.original_name,
+                size => row.size,
+                file => context! { url => storage.url(&row.file) },
+            }
+        })
+        .collect();
+    let form = form_html::Form {
+        non_field_errors: Vec::new(),
+        fields: vec![Field::new("file", "File", Widget::Input("file"))],
+    };
+    let form = context! { as_p => minijinja::Value::from_safe_string(form.as_p()) };
+    templates
+        .render("media/upload.html", context! { form, recent })
+        .await
+}
+
+/// Replaces `media.views.upload` for `POST` (multipart, CSRF-checked by the engine): the file
+/// stored under MEDIA_ROOT with the name `FileSystemStorage` chooses, the `Upload` row written,
+/// and 201 with the record and its `Location`; without a file (or with an empty one) the
+/// view's 400.
+pub async fn upload(
+    State(db): State<Database>,
+    storage: Storage,
+    Multipart(mut upload): Multipart,
+) -> Result<Response, Error> {
+    // UploadForm(request.POST, request.FILES).is_valid(): a FileField is required and may not
+    // be empty.
+    let Some(file) = upload.take_file("file").filter(|file| file.size() > 0) else {
+        let body = json!({"error": "missing fields", "fields": ["file"]});
+        return Ok((StatusCode::BAD_REQUEST, JsonResponse(body)).into_response());
+    };
+    let original_name = file.name().to_owned();
+    let size = file.size();
+    let content_type = match file.content_type() {
+        "" => storage
+            .guess_type(&original_name)
+            .unwrap_or("application/octet-stream")
+            .to_owned(),
+        given => given.to_owned(),
+    };
+    // The storage picks the final name: it sanitises it and never overwrites.
+    let name = storage.save(UPLOAD_TO, file, Some(FILE_MAX_LENGTH)).await?;
+    let uploaded_at: DateTime<Utc> = Utc::now();
+    let id: i64 = db
+        .query(
+            "INSERT INTO media_upload (file, original_name, size, content_type, uploaded_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING CAST(id AS BIGINT)",
+        )
+        .bind(name.as_str())
+        .bind(original_name.as_str())
+        .bind(i64::try_from(size).unwrap_or(i64::MAX))
+        .bind(content_type.as_str())
+        .bind(db.timestamp(uploaded_at))
+        .fetch_scalar()
+        .await?;
+    tracing::info!("stored upload {name} ({size} bytes)");
+    let url = storage.url(&name);
+    let body = json!({
+        "id": id,
+        "name": name,
+        "original_name": original_name,
+        "size": size,
+        "content_type": content_type,
+        "url": url,
+    });
+    let mut response = (StatusCode::CREATED, JsonResponse(body)).into_response();
+    if let Ok(location) = http::HeaderValue::from_str(&url) {
+        response
+            .headers_mut()
+            .insert(http::header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// Replaces `media.views.serve_file` (`GET /media/files/<path:name>`): the stored file as
+/// `FileResponse` sends it, or the project's 404 page for a name outside MEDIA_ROOT or no file.
+pub async fn serve_file(
+    Kwarg(name): Kwarg<String>,
+    storage: Storage,
+    templates: Templates,
+) -> Result<Response, Error> {
+    match storage.file_response(&name).await? {
+        Some(file) => Ok(file.into_response()),
+        None => templates.not_found().await,
+    }
 }

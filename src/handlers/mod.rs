@@ -12,6 +12,7 @@ pub mod ai;
 pub mod articles;
 pub mod legacy;
 pub mod media;
+pub mod reports;
 
 use ficus::prelude::*;
 
@@ -22,10 +23,18 @@ pub fn registry() -> Registry {
         articles::list,
         articles::detail,
         articles::create,
+        articles::home,
+        articles::article_list,
+        articles::article_page,
         articles::comment,
         media::signed_url,
+        media::upload_form,
+        media::upload,
+        media::serve_file,
         #[csrf_exempt]
         ai::summarize,
+        ai::related,
+        reports::articles_csv,
         accounts::login_form,
         accounts::login,
         accounts::logout,

@@ -35,6 +35,15 @@ pub struct FormData {
     pairs: Vec<(String, String)>,
 }
 
+/// The fields of a body read some other way (a multipart body's), in their order.
+impl FromIterator<(String, String)> for FormData {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Self {
+        Self {
+            pairs: pairs.into_iter().collect(),
+        }
+    }
+}
+
 impl FormData {
     /// Parses `body` under `limits`.
     pub fn parse(body: &[u8], limits: Limits) -> Result<Self, LimitError> {

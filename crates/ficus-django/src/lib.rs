@@ -13,7 +13,10 @@
 //! - `forms`: `application/x-www-form-urlencoded` bodies read under Django's limits, and
 //!   `form_html`: a form drawn as Django's default form templates draw it.
 //! - `cookies`: a `Set-Cookie` value written as Django's `HttpResponse.set_cookie` writes it.
+//! - `csv`: a row written as Python's `csv.writer` (the `excel` dialect) writes it.
 //! - `templates`: a minijinja environment that escapes as Django does, with Django's filters.
+//! - `storage`: the names of uploaded and stored files (`FileSystemStorage`), and the headers of
+//!   a `FileResponse`.
 //! - `urls`: `urlsplit`'s scheme and location, and where a redirect may go.
 //!
 //! What must not be here: Python, the database, the network, or settings of its own. Callers
@@ -21,11 +24,13 @@
 
 pub mod cookies;
 pub mod csrf;
+pub mod csv;
 pub mod form_html;
 pub mod forms;
 pub mod messages;
 pub mod passwords;
 pub mod sessions;
 pub mod signing;
+pub mod storage;
 pub mod templates;
 pub mod urls;

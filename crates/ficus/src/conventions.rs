@@ -27,6 +27,34 @@ pub(crate) struct Conventions {
     server_error: ErrorPage,
     bad_request: ErrorPage,
     forbidden: ErrorPage,
+    /// The middleware that add to a response, in the order Django's response phase runs them
+    /// (MIDDLEWARE reversed): the header order of a response follows it.
+    #[serde(default = "startproject_response_phase")]
+    response_phase: Vec<Middleware>,
+}
+
+/// A middleware whose response phase adds headers or cookies to a view's response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Middleware {
+    /// `SecurityMiddleware`: nosniff, Referrer-Policy, COOP, HSTS.
+    Security,
+    /// `SessionMiddleware`: the session cookie, `Vary: Cookie` when the session was read.
+    Session,
+    /// `CommonMiddleware`: Content-Length.
+    Common,
+    /// `CsrfViewMiddleware`: the CSRF cookie and its `Vary: Cookie`.
+    Csrf,
+    /// `MessageMiddleware`: the messages cookie or session entry.
+    Messages,
+    /// `XFrameOptionsMiddleware`.
+    XFrameOptions,
+}
+
+/// The response phase of the MIDDLEWARE `startproject` writes.
+fn startproject_response_phase() -> Vec<Middleware> {
+    use Middleware::*;
+    vec![XFrameOptions, Messages, Csrf, Common, Session, Security]
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,8 +81,14 @@ impl Conventions {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
+        // The limit is on what Django reads into memory: a multipart body's files go to disk.
+        let multipart = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(crate::ported::request::upload::is_multipart);
         if let (Some(limit), Some(length)) = (self.data_upload_max_memory_size, declared)
             && length > limit
+            && !multipart
         {
             return false;
         }
@@ -87,20 +121,41 @@ impl Conventions {
         })
     }
 
-    /// Adds what the middleware adds to a view's response, in the order Django's response phase
-    /// runs (the last middleware first): X-Frame-Options, Content-Length, then SecurityMiddleware.
-    pub(crate) fn finish<B: http_body::Body>(&self, response: &mut Response<B>, secure: bool) {
-        let length = http_body::Body::size_hint(response.body()).exact();
-        let headers = response.headers_mut();
-        if let Some(value) = &self.x_frame_options {
-            set_default(headers, header::X_FRAME_OPTIONS, value);
+    /// The middleware whose response phase the engine follows, in the order Django runs them.
+    pub(crate) fn response_phase(&self) -> &[Middleware] {
+        &self.response_phase
+    }
+
+    /// What `middleware`'s response phase adds to a view's response, where it is a header
+    /// middleware (the session, CSRF and messages ones belong to the request's state).
+    pub(crate) fn add<B: http_body::Body>(
+        &self,
+        middleware: Middleware,
+        response: &mut Response<B>,
+        secure: bool,
+    ) {
+        match middleware {
+            Middleware::XFrameOptions => {
+                if let Some(value) = &self.x_frame_options {
+                    set_default(response.headers_mut(), header::X_FRAME_OPTIONS, value);
+                }
+            }
+            Middleware::Common => {
+                let length = http_body::Body::size_hint(response.body()).exact();
+                let headers = response.headers_mut();
+                if self.content_length
+                    && let Some(length) = length
+                    && !headers.contains_key(header::CONTENT_LENGTH)
+                {
+                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+                }
+            }
+            Middleware::Security => self.security(response.headers_mut(), secure),
+            Middleware::Session | Middleware::Csrf | Middleware::Messages => {}
         }
-        if self.content_length
-            && let Some(length) = length
-            && !headers.contains_key(header::CONTENT_LENGTH)
-        {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-        }
+    }
+
+    fn security(&self, headers: &mut HeaderMap, secure: bool) {
         if secure && let Some(value) = &self.hsts {
             set_default(headers, header::STRICT_TRANSPORT_SECURITY, value);
         }
@@ -217,6 +272,7 @@ mod tests {
                 content_type: "text/html".into(),
                 body: "<h1>Bad Request (400)</h1>".into(),
             },
+            response_phase: startproject_response_phase(),
             forbidden: ErrorPage {
                 status: 403,
                 content_type: "text/html".into(),
@@ -283,7 +339,9 @@ mod tests {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("SAMEORIGIN"),
         );
-        c.finish(&mut response, false);
+        for middleware in c.response_phase().to_vec() {
+            c.add(middleware, &mut response, false);
+        }
         let names: Vec<&str> = response.headers().keys().map(|k| k.as_str()).collect();
         assert_eq!(
             names,

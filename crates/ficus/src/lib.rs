@@ -72,7 +72,9 @@ pub mod prelude {
     pub use crate::ported::request::form::Form;
     pub use crate::ported::request::messages::Messages;
     pub use crate::ported::request::session::Session;
+    pub use crate::ported::request::storage::{FileResponse, Storage};
     pub use crate::ported::request::templates::Templates;
+    pub use crate::ported::request::upload::{Multipart, UploadedFile, Uploads};
     pub use crate::ported::respond::{JsonResponse, never_cache};
     pub use crate::ported::{AppState, Registry};
     pub use crate::registry;

@@ -200,10 +200,14 @@ impl Dispatcher {
         if response.extensions().get::<ServerError>().is_some() {
             response = self.conventions.server_error().map(axum::body::Body::from);
         }
-        if let Some(state) = slot.made() {
-            request::finish(&state, &mut response).await;
+        // What the middleware add, each in its turn: the header order is Django's.
+        let state = slot.made();
+        for &middleware in self.conventions.response_phase() {
+            if let Some(state) = &state {
+                request::finish(state, middleware, &mut response).await;
+            }
+            self.conventions.add(middleware, &mut response, secure);
         }
-        self.conventions.finish(&mut response, secure);
         cookies_last(response.headers_mut());
         response.map(|body| body.map_err(std::io::Error::other).boxed_unsync())
     }
@@ -241,36 +245,63 @@ impl Dispatcher {
         let Some(state) = slot.get_or_make(&parts) else {
             return Ok(axum::extract::Request::from_parts(parts, body));
         };
-        let (body, bytes) = if request::csrf::wants_body(&state) {
+        // Django reads request.POST for the token only once the Origin, Referer and cookie
+        // checks have passed: a refusal there never reads the body.
+        if let Some(refusal) = request::csrf::check_before_body(&state).await {
+            return Err(refusal);
+        }
+        let content_type = state.facts.content_type.as_deref().unwrap_or("");
+        let is_post = state.facts.method == http::Method::POST;
+        let (parts, body, form) = if is_post && request::upload::is_multipart(content_type) {
+            // request.POST of a multipart body reads the files too; the handler gets them.
+            match request::upload::parse(content_type, body, &settings.uploads).await {
+                Ok(uploads) => {
+                    let form = uploads.fields.clone();
+                    let mut parts = parts;
+                    parts
+                        .extensions
+                        .insert(request::upload::ParsedBody(std::sync::Arc::new(
+                            std::sync::Mutex::new(Some(uploads)),
+                        )));
+                    (parts, axum::body::Body::empty(), Some(form))
+                }
+                Err(err) => return Err(err.into_response()),
+            }
+        } else if is_post && content_type.starts_with("application/x-www-form-urlencoded") {
             let limit = settings
                 .uploads
                 .data_upload_max_memory_size
                 .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-            match http_body_util::Limited::new(body, limit.saturating_add(1))
+            let bytes = match http_body_util::Limited::new(body, limit.saturating_add(1))
                 .collect()
                 .await
             {
-                Ok(collected) => {
-                    let bytes = collected.to_bytes();
-                    if bytes.len() > limit {
-                        return Err(error::Error::BadRequest(
-                            "Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.".into(),
-                        )
-                        .into_response());
-                    }
-                    (axum::body::Body::from(bytes.clone()), Some(bytes))
-                }
+                Ok(collected) => collected.to_bytes(),
                 Err(err) => {
                     return Err(error::Error::BadRequest(format!(
                         "the request body could not be read: {err}"
                     ))
                     .into_response());
                 }
+            };
+            if bytes.len() > limit {
+                return Err(error::Error::BadRequest(
+                    "Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.".into(),
+                )
+                .into_response());
             }
+            // Reading request.POST in process_view raises over a limit: Django answers 400.
+            let limits = ficus_django::forms::Limits {
+                max_memory_size: settings.uploads.data_upload_max_memory_size,
+                max_number_fields: settings.uploads.data_upload_max_number_fields,
+            };
+            let form = ficus_django::forms::FormData::parse(&bytes, limits)
+                .map_err(|limit| error::Error::BadRequest(limit.to_string()).into_response())?;
+            (parts, axum::body::Body::from(bytes), Some(form))
         } else {
-            (body, None)
+            (parts, body, None)
         };
-        match request::csrf::check(&state, bytes.as_ref()).await {
+        match request::csrf::check(&state, form.as_ref()).await {
             Some(refusal) => Err(refusal),
             None => Ok(axum::extract::Request::from_parts(parts, body)),
         }

@@ -37,6 +37,16 @@ def facts():
         if settings.SECURE_HSTS_PRELOAD:
             hsts += "; preload"
     xframe = "django.middleware.clickjacking.XFrameOptionsMiddleware" in middleware
+    # The response phase runs MIDDLEWARE last to first; ported responses add in that order.
+    adders = {
+        "django.middleware.security.SecurityMiddleware": "security",
+        "django.contrib.sessions.middleware.SessionMiddleware": "session",
+        "django.middleware.common.CommonMiddleware": "common",
+        "django.middleware.csrf.CsrfViewMiddleware": "csrf",
+        "django.contrib.messages.middleware.MessageMiddleware": "messages",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware": "x_frame_options",
+    }
+    response_phase = [adders[path] for path in reversed(middleware) if path in adders]
     status, content_type, body = server_error_page()
     bad_request, forbidden = page(400), page(403)
     return json.dumps({
@@ -65,6 +75,7 @@ def facts():
         "server_error": plain_page(status, content_type, body),
         "bad_request": plain_page(*bad_request),
         "forbidden": plain_page(*forbidden),
+        "response_phase": response_phase,
     })
 
 
@@ -189,8 +200,11 @@ def web():
             "data_upload_max_memory_size": settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
             "data_upload_max_number_fields": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
             "data_upload_max_number_files": getattr(settings, "DATA_UPLOAD_MAX_NUMBER_FILES", None),
-            "file_upload_max_memory_size": settings.FILE_UPLOAD_MAX_MEMORY_SIZE,
+            "file_upload_temp_dir": (
+                None if settings.FILE_UPLOAD_TEMP_DIR is None else str(settings.FILE_UPLOAD_TEMP_DIR)
+            ),
         },
+        "media": media(),
         "templates": {
             "time_zone": str(settings.TIME_ZONE or "UTC"),
             "use_tz": bool(settings.USE_TZ),
@@ -198,6 +212,36 @@ def web():
             "static_storage": static_backend,
         },
     })
+
+
+def media():
+    """The default storage as ported views store and serve files, and Python's mimetypes tables,
+    which FileResponse's Content-Type comes from."""
+    import mimetypes
+
+    from django.conf import settings
+    from django.core.files.storage import default_storage
+
+    if not mimetypes.inited:
+        mimetypes.init()
+    storage = default_storage._wrapped if hasattr(default_storage, "_wrapped") else None
+    if storage is None or storage.__class__.__name__ == "object":
+        default_storage._setup()
+        storage = default_storage._wrapped
+    backend = f"{type(storage).__module__}.{type(storage).__qualname__}"
+    filesystem = hasattr(storage, "location") and hasattr(storage, "base_url")
+    return {
+        "backend": backend,
+        "root": str(storage.location) if filesystem else "",
+        "url": str(storage.base_url or "") if filesystem else "",
+        "file_permissions": getattr(storage, "file_permissions_mode", None),
+        "directory_permissions": getattr(storage, "directory_permissions_mode", None),
+        "mimetypes": {
+            "types_map": dict(mimetypes.types_map),
+            "encodings_map": dict(mimetypes.encodings_map),
+            "suffix_map": dict(mimetypes.suffix_map),
+        },
+    }
 
 
 def page(status):

@@ -107,22 +107,44 @@ pub(crate) async fn prepare(state: &RequestState) -> Result<(), Error> {
     state.csrf_secret().await
 }
 
-/// `process_view` for a route that is not exempt: None to go on, or the refusal to send.
-/// `body` is the request body when it was read for the form token.
-pub(crate) async fn check(state: &RequestState, body: Option<&Bytes>) -> Option<Response> {
+/// `process_view`'s checks up to the token, which need no body: the Origin, the Referer and
+/// the cookie. None when the request may go on to have its body read for the token.
+pub(crate) async fn check_before_body(state: &RequestState) -> Option<Response> {
     if let Err(err) = state.csrf_secret().await {
         return Some(err.into_response());
     }
+    match decide(state, None, None) {
+        // With no token given, "missing" means everything before the token passed.
+        Err(reason) if reason == MISSING => None,
+        Err(reason) => Some(refuse(state, &reason).await),
+        Ok(()) => None,
+    }
+}
+
+/// `process_view` for a route that is not exempt: None to go on, or the refusal to send.
+/// `form` is `request.POST` when the body was read for the token.
+pub(crate) async fn check(state: &RequestState, form: Option<&FormData>) -> Option<Response> {
+    let form_token = form.and_then(|f| f.get("csrfmiddlewaretoken"));
+    let header_token = state.facts.csrf_header.as_deref();
+    if let Err(err) = state.csrf_secret().await {
+        return Some(err.into_response());
+    }
+    match decide(state, form_token, header_token) {
+        Ok(()) => None,
+        Err(reason) => Some(refuse(state, &reason).await),
+    }
+}
+
+/// Django's reason when no token came with the request.
+const MISSING: &str = "CSRF token missing.";
+
+/// The policy's decision, once the secret has been read.
+fn decide(
+    state: &RequestState,
+    form_token: Option<&str>,
+    header_token: Option<&str>,
+) -> Result<(), String> {
     let facts = &state.facts;
-    let limits = ficus_django::forms::Limits {
-        max_memory_size: state.web.settings.uploads.data_upload_max_memory_size,
-        max_number_fields: state.web.settings.uploads.data_upload_max_number_fields,
-    };
-    // Reading request.POST in process_view raises over a limit: Django answers 400 there.
-    let form = match body.map(|b| FormData::parse(b, limits)).transpose() {
-        Ok(form) => form,
-        Err(limit) => return Some(Error::BadRequest(limit.to_string()).into_response()),
-    };
     let (secret, malformed) = {
         let csrf = state.csrf_lock();
         (csrf.secret.clone(), csrf.malformed)
@@ -138,22 +160,19 @@ pub(crate) async fn check(state: &RequestState, body: Option<&Bytes>) -> Option<
             Some(bad) => Some(Err(bad)),
             None => secret.map(Ok),
         },
-        form_token: form.as_ref().and_then(|f| f.get("csrfmiddlewaretoken")),
-        header_token: facts.csrf_header.as_deref(),
+        form_token,
+        header_token,
     };
-    let rules::Rejection(reason) = state.web.csrf_policy.check(&request).err()?;
-    tracing::warn!("Forbidden ({reason}): {}", facts.path);
-    Some(state.web.csrf_pages.page(state, &reason).await)
+    state
+        .web
+        .csrf_policy
+        .check(&request)
+        .map_err(|rules::Rejection(reason)| reason)
 }
 
-/// Whether the body must be read for the check: a POST whose form may carry the token.
-pub(crate) fn wants_body(state: &RequestState) -> bool {
-    state.facts.method == http::Method::POST
-        && state
-            .facts
-            .content_type
-            .as_deref()
-            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+async fn refuse(state: &RequestState, reason: &str) -> Response {
+    tracing::warn!("Forbidden ({reason}): {}", state.facts.path);
+    state.web.csrf_pages.page(state, reason).await
 }
 
 /// `CSRF_FAILURE_VIEW`'s answers, by reason.

@@ -2,9 +2,8 @@
 //! body under `DATA_UPLOAD_MAX_MEMORY_SIZE` and `DATA_UPLOAD_MAX_NUMBER_FIELDS`.
 //!
 //! Over a limit the answer is Django's: the project's 400 page (`handler400`), with Django's
-//! message logged. A body of another type is an empty form, as `request.POST` is for JSON.
-//! Multipart bodies come with the uploads work; until then they are refused with a 500 and a
-//! log line saying so, never parsed wrongly.
+//! message logged. A multipart body's fields are its `request.POST` (its files are
+//! `Multipart`'s); a body of another type is an empty form, as `request.POST` is for JSON.
 
 use axum::extract::{FromRequest, Request};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +12,7 @@ use http_body_util::BodyExt;
 use ficus_django::forms::{FormData, Limits};
 
 use super::state_of;
+use super::upload::{self, Multipart};
 use crate::ported::error::Error;
 
 /// The form fields of the request body.
@@ -24,14 +24,13 @@ impl<S: Send + Sync> FromRequest<S> for Form {
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
         let state = state_of(&parts).map_err(IntoResponse::into_response)?;
+        if upload::is_multipart(state.facts.content_type.as_deref().unwrap_or("")) {
+            let request = Request::from_parts(parts, body);
+            let Multipart(uploads) = Multipart::from_request(request, &()).await?;
+            return Ok(Form(uploads.fields));
+        }
         let uploads = &state.web.settings.uploads;
         let content_type = state.facts.content_type.as_deref().unwrap_or("");
-        if content_type.starts_with("multipart/form-data") {
-            return Err(Error::internal(
-                "multipart form bodies are not read by ficus's Form yet; keep this route in Django",
-            )
-            .into_response());
-        }
         if !content_type.starts_with("application/x-www-form-urlencoded") {
             return Ok(Form(FormData::default()));
         }

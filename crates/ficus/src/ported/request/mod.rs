@@ -23,7 +23,9 @@ pub(crate) mod form;
 pub(crate) mod messages;
 pub(crate) mod session;
 pub(crate) mod settings;
+pub(crate) mod storage;
 pub(crate) mod templates;
+pub(crate) mod upload;
 pub(crate) mod urls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +35,7 @@ use axum::response::Response;
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, header};
 
+use crate::conventions::Middleware;
 use crate::db::Database;
 use crate::ported::python::{PythonCalls, ServerError};
 use settings::WebSettings;
@@ -347,6 +350,7 @@ state_handles!(
     csrf::Csrf,
     messages::Messages,
     templates::Templates,
+    storage::Storage,
     auth::RequestUser,
 );
 
@@ -383,11 +387,15 @@ pub(crate) fn add_cookie(headers: &mut HeaderMap, cookie: &str) {
     }
 }
 
-/// What the middleware does to the handler's response, in Django's response order.
-pub(crate) async fn finish(state: &RequestState, response: &mut Response) {
-    messages::finish(state, response).await;
-    csrf::finish(state, response).await;
-    session::finish(state, response).await;
+/// What `middleware` (the session, CSRF or messages one) adds to the handler's response in its
+/// turn of Django's response phase.
+pub(crate) async fn finish(state: &RequestState, middleware: Middleware, response: &mut Response) {
+    match middleware {
+        Middleware::Messages => messages::finish(state, response).await,
+        Middleware::Csrf => csrf::finish(state, response).await,
+        Middleware::Session => session::finish(state, response).await,
+        Middleware::Security | Middleware::Common | Middleware::XFrameOptions => {}
+    }
 }
 
 #[cfg(test)]

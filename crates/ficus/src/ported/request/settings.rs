@@ -24,6 +24,7 @@ pub(crate) struct WebSettings {
     pub auth: AuthSettings,
     pub messages: MessageSettings,
     pub uploads: UploadSettings,
+    pub media: MediaSettings,
     pub templates: TemplateSettings,
 }
 
@@ -94,10 +95,26 @@ pub(crate) struct MessageSettings {
 pub(crate) struct UploadSettings {
     pub data_upload_max_memory_size: Option<u64>,
     pub data_upload_max_number_fields: Option<u64>,
-    #[allow(dead_code)] // read by multipart bodies, which come with the uploads work
     pub data_upload_max_number_files: Option<u64>,
-    #[allow(dead_code)]
-    pub file_upload_max_memory_size: Option<u64>,
+    /// `FILE_UPLOAD_TEMP_DIR`: where uploads wait until stored (None: the system's).
+    pub file_upload_temp_dir: Option<std::path::PathBuf>,
+}
+
+/// `STORAGES["default"]` when it is a `FileSystemStorage`, and the `mimetypes` tables of the
+/// project's Python, which `FileResponse` consults.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct MediaSettings {
+    /// The default storage's backend (only `FileSystemStorage` is followed).
+    pub backend: String,
+    /// `FileSystemStorage.location`: `MEDIA_ROOT` made absolute.
+    pub root: std::path::PathBuf,
+    /// `FileSystemStorage.base_url`: `MEDIA_URL`.
+    pub url: String,
+    /// `FILE_UPLOAD_PERMISSIONS`.
+    pub file_permissions: Option<u32>,
+    /// `FILE_UPLOAD_DIRECTORY_PERMISSIONS`.
+    pub directory_permissions: Option<u32>,
+    pub mimetypes: ficus_django::storage::MimeTypes,
 }
 
 #[derive(Debug, Clone, Deserialize)]

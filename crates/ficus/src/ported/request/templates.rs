@@ -90,6 +90,14 @@ impl Engine {
 pub struct Templates(pub(crate) Arc<RequestState>);
 
 impl Templates {
+    /// `raise Http404`: the project's `404.html` with status 404, rendered for this request as
+    /// Django's `page_not_found` renders it (the layout sees the user).
+    pub async fn not_found(&self) -> Result<Response, Error> {
+        let mut page = self.render("404.html", Value::from(())).await?;
+        *page.status_mut() = http::StatusCode::NOT_FOUND;
+        Ok(page)
+    }
+
     /// The page `name` with `context` (the view's values win over the context processors'),
     /// as a `200 text/html; charset=utf-8` response.
     pub async fn render(&self, name: &str, context: Value) -> Result<Response, Error> {
