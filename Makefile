@@ -37,7 +37,7 @@ test: venv browser
 # local port by scripts/with-postgres): Rust handlers held to Django's answers, the walk
 # against runserver, one login shared by both sides, and the Django tests.
 test-postgres:
-	FICUS_TEST_VENV=$(abspath $(VENV)) $(CARGO) test --test ported_routes --test legacy_parity --test sessions -- --test-threads 2
+	FICUS_TEST_VENV=$(abspath $(VENV)) $(CARGO) test --test ported_routes --test legacy_parity --test sessions --test files_and_streams -- --test-threads 2
 	cd $(LEGACY) && ../$(VENV_PY) manage.py test --noinput
 
 build: venv

@@ -323,3 +323,59 @@ fn the_validator_wrapped_site_raises_nothing_across_the_walk() {
         assert!(!log.contains(complaint), "the validator complained:\n{log}");
     }
 }
+
+/// The repository's routes.toml with every entry in `mode = "rust"` (the shadow and canary ones
+/// too), written to `dir`.
+fn routes_all_rust(dir: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(support::repo().join("routes.toml")).expect("routes.toml");
+    let mut routes: toml::Table = text.parse().expect("routes.toml is TOML");
+    let legacy = support::repo().join("legacy_django").display().to_string();
+    if let Some(toml::Value::Table(django)) = routes.get_mut("django") {
+        django.insert("path".into(), legacy.into());
+    }
+    if let Some(toml::Value::Array(entries)) = routes.get_mut("route") {
+        for entry in entries.iter_mut().filter_map(toml::Value::as_table_mut) {
+            entry.insert("mode".into(), "rust".into());
+            entry.remove("percent");
+            entry.remove("sticky");
+        }
+    }
+    let file = dir.join("routes-rust.toml");
+    std::fs::write(&file, toml::to_string(&routes).expect("TOML")).expect("write routes");
+    file.display().to_string()
+}
+
+#[test]
+fn the_site_on_rust_handlers_and_the_admin_answers_the_walk_as_django_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let routes = routes_all_rust(dir.path());
+    let env = vec![("FICUS_LOG".to_owned(), "info,ficus=debug".to_owned())];
+    let (ficus, statuses) = run_walk(&["--routes", &routes], &env);
+    for expected in [200, 201, 302, 400, 403, 404, 405] {
+        assert!(
+            statuses.contains(&expected),
+            "no {expected} in the walk: {statuses:?}"
+        );
+    }
+    // Every handler routes.toml names answered some step of the walk.
+    let log = ficus.log();
+    let table: toml::Table = std::fs::read_to_string(&routes)
+        .expect("routes")
+        .parse()
+        .expect("TOML");
+    let handlers: std::collections::BTreeSet<String> = table["route"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .filter_map(|r| r["handler"].as_str().map(str::to_owned))
+        .collect();
+    let unused: Vec<&String> = handlers
+        .iter()
+        .filter(|h| !log.contains(&format!("served by the Rust handler {h}")))
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "the walk never reached {unused:?}\n{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+}

@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 
 use super::access_log::Entry;
 use super::body::Logged;
-use super::buffer::{Pending, copyable, read_whole};
+use super::buffer::{Pending, copyable, declared_length, read_whole};
 use super::django::{django_answer, serve_django, wsgi_request};
 use super::errors::page;
 use super::framing::Framing;
@@ -250,6 +250,13 @@ pub(super) async fn serve_rust(
     let (handler, params) = (&matched.route.handler, matched.params.clone());
     let mut response = match pending {
         Pending::Streaming(req) => {
+            if declared_length(req.headers()).is_some_and(|length| length > shared.max_body_size) {
+                return page(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!("Request body is larger than {} bytes", shared.max_body_size),
+                    true,
+                );
+            }
             let limit = usize::try_from(shared.max_body_size).unwrap_or(usize::MAX);
             let req = req.map(|body| http_body_util::Limited::new(body, limit));
             ported.dispatch(handler, params, req, secure).await

@@ -91,7 +91,7 @@ impl Storage {
     /// there is no such file under MEDIA_ROOT (the view's 404).
     pub async fn file_response(&self, name: &str) -> Result<Option<FileResponse>, Error> {
         let media = self.media()?;
-        let Some(path) = resolve(&media.root, name).await else {
+        let Some((path, filename)) = resolve(&media.root, name).await else {
             return Ok(None);
         };
         let file = match tokio::fs::File::open(&path).await {
@@ -104,10 +104,6 @@ impl Storage {
             .await
             .map_err(|err| Error::internal(format!("a stored file: {err}")))?
             .len();
-        let filename = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let headers = names::file_response_headers(&filename, size, false, &media.mimetypes);
         Ok(Some(FileResponse { file, headers }))
     }
@@ -150,8 +146,9 @@ fn lower(name: &'static str) -> &'static str {
 }
 
 /// `safe_join(MEDIA_ROOT, name)` and `is_file()`, with symlinks resolved: a file that is really
-/// under MEDIA_ROOT, or None.
-async fn resolve(root: &Path, name: &str) -> Option<PathBuf> {
+/// under MEDIA_ROOT and the name it is sent under (the joined path's, as Django's
+/// `path.name`, so a link inside MEDIA_ROOT keeps its own name), or None.
+async fn resolve(root: &Path, name: &str) -> Option<(PathBuf, String)> {
     if name.contains('\0') {
         return None;
     }
@@ -162,7 +159,11 @@ async fn resolve(root: &Path, name: &str) -> Option<PathBuf> {
         return None;
     }
     let metadata = tokio::fs::metadata(&real).await.ok()?;
-    metadata.is_file().then_some(real)
+    let filename = Path::new(&joined)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    metadata.is_file().then_some((real, filename))
 }
 
 fn suspicious(err: StorageError) -> Error {

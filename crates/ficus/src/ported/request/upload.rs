@@ -26,6 +26,9 @@ use super::settings::UploadSettings;
 use super::state_of;
 use crate::ported::error::Error;
 
+/// `django.http.multipartparser.MAX_TOTAL_HEADER_SIZE`.
+const MAX_TOTAL_HEADER_SIZE: usize = 1024;
+
 /// One uploaded file of a multipart body (`request.FILES[name]`), held in a temporary file.
 #[derive(Debug)]
 pub struct UploadedFile {
@@ -148,6 +151,18 @@ pub(crate) async fn parse(
                 break;
             }
         };
+        // MultiPartParser reads a part's headers in one chunk of MAX_TOTAL_HEADER_SIZE (1024
+        // bytes, the blank line included) and refuses a longer block.
+        let header_bytes: usize = field
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+            .sum();
+        if header_bytes + 2 > MAX_TOTAL_HEADER_SIZE {
+            return Err(Error::BadRequest(
+                "Unable to parse request body: Request max total header size exceeded.".into(),
+            ));
+        }
         let name = field.name().unwrap_or_default().to_owned();
         // A part is a file when its disposition has a non-empty filename; `filename=""`
         // (a file input left empty) is a field.
