@@ -203,6 +203,13 @@ fn ficus_routes_lists_the_legacy_urlconf_beside_routes_toml() {
         stdout.contains("(0 in canary, 1 in shadow, 0 switched back to Django, 47 not listed)"),
         "{stdout}"
     );
+    // The end of the walk: every route of the project's own, the admin's left to Django.
+    assert!(
+        stdout.contains(
+            "15 of 15 project routes have a Rust handler; 47 routes of installed apps (admin) stay in Django"
+        ),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("/api/articles/<int:pk>/") && stdout.contains("shadow GET"),
         "{stdout}"
@@ -249,6 +256,18 @@ fn ficus_routes_lists_the_legacy_urlconf_beside_routes_toml() {
     // Included and namespaced patterns are walked too.
     assert_eq!(state_of("article-detail").as_deref(), Some("rust"));
     assert_eq!(state_of("admin:index").as_deref(), Some("not listed"));
+    let app_of = |name: &str| {
+        routes
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["app"].clone())
+    };
+    assert_eq!(app_of("admin:index"), Some(serde_json::json!("admin")));
+    assert_eq!(
+        app_of("login"),
+        Some(serde_json::Value::Null),
+        "the project's own URLconf"
+    );
 }
 
 #[test]

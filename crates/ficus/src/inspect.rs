@@ -194,7 +194,26 @@ fn render(summary: &Summary) -> String {
         summary.django,
         summary.not_listed
     );
+    let _ = writeln!(out, "{}", project_line(summary));
     out
+}
+
+/// The migration's progress in one sentence: the project's own routes with a Rust handler, and
+/// the installed apps' routes (the admin) that stay in Django.
+pub(crate) fn project_line(summary: &Summary) -> String {
+    let mut line = format!(
+        "{} of {} project routes have a Rust handler",
+        summary.project_ported, summary.project_total
+    );
+    if !summary.apps.is_empty() {
+        let count: usize = summary.apps.values().sum();
+        let names: Vec<&str> = summary.apps.keys().map(String::as_str).collect();
+        line.push_str(&format!(
+            "; {count} routes of installed apps ({}) stay in Django",
+            names.join(", ")
+        ));
+    }
+    line
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -283,6 +302,7 @@ mod tests {
             name: Some(name.into()),
             view: view.into(),
             is_route,
+            app: name.starts_with("admin:").then(|| "admin".to_owned()),
         };
         vec![
             p("healthz", "healthz", "legacy.views.healthz", true),
@@ -317,6 +337,12 @@ mod tests {
         let text = render(&summary);
         assert!(
             text.contains("1 of 3 routes served by Rust (0 in canary, 0 in shadow, 1 switched back to Django, 1 not listed)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "1 of 2 project routes have a Rust handler; 1 routes of installed apps (admin) stay in Django"
+            ),
             "{text}"
         );
         assert!(text.contains("rust GET"), "{text}");

@@ -97,29 +97,69 @@ def plain_page(status, content_type, body):
 
 
 def url_patterns():
-    """Every URL pattern of the live URLconf, includes and namespaces resolved, in order, as JSON."""
+    """Every URL pattern of the live URLconf, includes and namespaces resolved, in order, as JSON.
+
+    Each says whose it is: the project's own (`app` None), or an installed app's whose code is
+    not the project's (`app` its label, "admin" for the admin site), so the migration's total
+    can count what a team ports apart from what it keeps."""
+    import os
+    import sys
+    import sysconfig
+
+    from django.apps import apps
+    from django.conf import settings
     from django.urls import URLPattern, URLResolver, get_resolver
     from django.urls.resolvers import RoutePattern
 
+    paths = sysconfig.get_paths()
+    libraries = {
+        os.path.realpath(paths[key]) for key in ("purelib", "platlib", "stdlib") if paths.get(key)
+    }
+
+    def installed_app(module_name):
+        """The label of the app a module outside the project belongs to; None for the project's."""
+        module = sys.modules.get(module_name or "")
+        path = getattr(module, "__file__", None)
+        if path and not any(
+            os.path.realpath(path).startswith(library + os.sep) for library in libraries
+        ):
+            return None
+        config = apps.get_containing_app_config(module_name or "")
+        return config.label if config else (module_name or "?").split(".")[0]
+
     found = []
 
-    def walk(patterns, prefix, namespace, is_route):
+    def walk(patterns, prefix, namespace, is_route, owner, app_name):
         for p in patterns:
             route = is_route and isinstance(p.pattern, RoutePattern)
             text = prefix + str(p.pattern)
             if isinstance(p, URLResolver):
                 ns = p.namespace
                 inner = f"{namespace}:{ns}" if namespace and ns else (ns or namespace)
-                walk(p.url_patterns, text, inner, route)
+                conf = p.urlconf_name
+                # An included module decides for its patterns; an included list (the admin
+                # site's) leaves it to each view, under the include's app name.
+                if isinstance(conf, str):
+                    inner_owner = (installed_app(conf),)
+                elif hasattr(conf, "__name__"):
+                    inner_owner = (installed_app(conf.__name__),)
+                else:
+                    inner_owner = None
+                walk(p.url_patterns, text, inner, route, inner_owner, p.app_name or app_name)
             elif isinstance(p, URLPattern):
                 name = p.name
                 if name and namespace:
                     name = f"{namespace}:{name}"
+                if owner:
+                    app = owner[0]
+                else:
+                    app = installed_app(getattr(p.callback, "__module__", ""))
+                    app = app_name or app if app else None
                 found.append(
-                    {"route": text, "name": name, "view": p.lookup_str, "is_route": route}
+                    {"route": text, "name": name, "view": p.lookup_str, "is_route": route, "app": app}
                 )
 
-    walk(get_resolver().url_patterns, "", None, True)
+    walk(get_resolver().url_patterns, "", None, True, (installed_app(settings.ROOT_URLCONF),), None)
     return json.dumps(found)
 
 

@@ -22,6 +22,10 @@ pub(crate) struct UrlPattern {
     pub(crate) view: String,
     /// False when any part of the route is a regular expression (`re_path`).
     pub(crate) is_route: bool,
+    /// The installed app the pattern belongs to when it is not the project's own code
+    /// (`admin`); None for the project's routes.
+    #[serde(default)]
+    pub(crate) app: Option<String>,
 }
 
 /// One line of `ficus routes`.
@@ -30,6 +34,8 @@ pub(crate) struct Row {
     pub(crate) path: String,
     pub(crate) name: Option<String>,
     pub(crate) view: String,
+    /// The installed app whose route this is (`admin`); None for the project's own.
+    pub(crate) app: Option<String>,
     /// rust, canary, shadow, django, or "not listed".
     pub(crate) state: &'static str,
     pub(crate) entries: Vec<Entry>,
@@ -57,6 +63,12 @@ pub(crate) struct Summary {
     pub shadow: usize,
     pub django: usize,
     pub not_listed: usize,
+    /// The project's own routes, and how many of them have a Rust handler (rust, canary or
+    /// shadow): the migration's progress, apart from the installed apps a team keeps.
+    pub project_total: usize,
+    pub project_ported: usize,
+    /// The routes of installed apps (the admin), by app label.
+    pub apps: std::collections::BTreeMap<String, usize>,
 }
 
 /// Django's `path()` patterns compiled once (None for regex patterns and what does not parse),
@@ -124,6 +136,7 @@ pub(crate) fn summarise(patterns: &[UrlPattern], table: &RouteTable) -> Summary 
                 path: format!("/{}", pattern.route),
                 name: pattern.name.clone(),
                 view: pattern.view.clone(),
+                app: pattern.app.clone(),
                 state: state(&entries),
                 entries: entries.into_iter().map(entry).collect(),
                 live: None,
@@ -136,13 +149,25 @@ pub(crate) fn summarise(patterns: &[UrlPattern], table: &RouteTable) -> Summary 
             path: route.pattern.source().to_owned(),
             name: route.name.clone(),
             view: format!("(Rust only) {}", route.handler),
+            app: None,
             state: state(&[route]),
             entries: vec![entry(route)],
             live: None,
         });
     }
     let count = |state: &str| routes.iter().filter(|r| r.state == state).count();
+    let project: Vec<&Row> = routes.iter().filter(|r| r.app.is_none()).collect();
+    let mut apps = std::collections::BTreeMap::new();
+    for app in routes.iter().filter_map(|r| r.app.clone()) {
+        *apps.entry(app).or_insert(0) += 1;
+    }
     Summary {
+        project_total: project.len(),
+        project_ported: project
+            .iter()
+            .filter(|r| ["rust", "canary", "shadow"].contains(&r.state))
+            .count(),
+        apps,
         total: routes.len(),
         rust: count("rust"),
         canary: count("canary"),

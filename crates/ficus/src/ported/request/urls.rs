@@ -158,6 +158,7 @@ mod tests {
             name: Some(name.to_owned()),
             view: String::new(),
             is_route: true,
+            app: None,
         };
         Urls::new(&[
             pattern("", "home"),
