@@ -40,7 +40,13 @@ ROUTES = {
     "csv": "/reports/articles.csv",  # reports.views.articles_csv: a StreamingHttpResponse
     "login": "/accounts/login/",  # LoginView: a template, a form and a CSRF cookie
     "profile": "/accounts/profile/",  # @login_required: the session, the user, a template
+    "home": "/",  # articles.views.home: two queries and a template with the layout
+    # articles.views.article_detail: the article, its tags and comments, the comment form, a
+    # CSRF token, and one UPDATE per read (view_count); the slug is the seeded first article's.
+    "article": "/articles/<slug>/",
 }
+# How ficus's /metrics labels a route whose path has a converter.
+METRIC_LABELS = {"article": "/articles/<slug:slug>/"}
 # Routes requested as a logged-in user: the session cookie of a seeded user (made in prepare()).
 LOGGED_IN = ("profile",)
 SESSION = {"cookie": ""}
@@ -57,13 +63,13 @@ class Server:
     kind: str
 
 
-DJANGO_ROUTES = ("healthz", "articles", "csv", "login", "profile")
+DJANGO_ROUTES = ("healthz", "articles", "csv", "login", "profile", "home", "article")
 
 SERVERS = [
     Server("ficus", "ficus (Django)", 1, THREADS, "Django", DJANGO_ROUTES, "ficus"),
     Server("ficus-w2", "ficus (Django)", 2, THREADS, "Django", DJANGO_ROUTES, "ficus"),
     Server("ficus-rust", "ficus (Rust)", 1, THREADS, "Rust",
-           ("healthz", "articles", "login", "profile"), "ficus"),
+           ("healthz", "articles", "csv", "login", "profile", "home", "article"), "ficus"),
     Server("gunicorn-gthread", "gunicorn gthread", 1, THREADS, "Django", DJANGO_ROUTES, "gunicorn"),
     Server("gunicorn-sync", "gunicorn sync", 2, 1, "Django", DJANGO_ROUTES, "gunicorn"),
     Server("granian", "granian", 1, THREADS, "Django", DJANGO_ROUTES, "granian"),
@@ -91,6 +97,9 @@ class Result:
     rss_largest_mib: float | None = None
     failure: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # The streamed CSV: rows (without the header) and bytes of one response.
+    csv_rows: int | None = None
+    csv_bytes: int | None = None
 
     @property
     def median(self) -> Run | None:
@@ -150,12 +159,16 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workdir", default=env_default("BENCH_WORKDIR", str(BENCH / ".work")),
                    help="scratch: database copy, routes files, server logs; emptied at the start "
                    "(BENCH_WORKDIR, default bench/.work)")
+    p.add_argument("--memory", default=env_default("BENCH_MEMORY", "1"),
+                   help="1 to measure the peak memory of a 100,000-row CSV export and a 100 MB "
+                   "upload after the runs, 0 to skip it (BENCH_MEMORY, default 1)")
     p.add_argument("--start-timeout", type=float, default=60.0,
                    help="seconds a server gets to answer its first request (default 60)")
     p.add_argument("--ficus", required=True, help=argparse.SUPPRESS)
     p.add_argument("--hello", required=True, help=argparse.SUPPRESS)
     p.add_argument("--venv", required=True, help=argparse.SUPPRESS)
     args = p.parse_args()
+    args.memory = args.memory not in ("0", "", "no", "false")
     for name in ("ficus", "hello", "venv", "out", "workdir"):
         setattr(args, name, os.path.abspath(getattr(args, name)))
     if args.duration < 1 or args.repeats < 1 or args.warmup < 0 or args.connections < 1:
@@ -251,6 +264,13 @@ def prepare(workdir: Path, venv: Path) -> dict[str, str]:
     if done.returncode != 0:
         sys.exit(f"bench: making a session failed:\n{done.stdout}{done.stderr}")
     SESSION["cookie"] = f"sessionid={done.stdout.strip().splitlines()[-1]}"
+    slug = ("from articles.models import Article; "
+            "print(Article.objects.order_by('-published_at', '-id').first().slug)")
+    done = subprocess.run([python, "manage.py", "shell", "-c", slug], cwd=LEGACY, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"bench: finding an article failed:\n{done.stdout}{done.stderr}")
+    ROUTES["article"] = f"/articles/{done.stdout.strip().splitlines()[-1]}/"
     write_routes(workdir / "routes-django.toml", "django")
     write_routes(workdir / "routes-rust.toml", "rust")
     return env
@@ -489,7 +509,8 @@ def ficus_backend_check(port: int, path: str, expected: str) -> str | None:
     status, _, body = get(port, "/metrics")
     if status != 200:
         return f"/metrics answered {status}"
-    label = path if path != ROUTES["csv"] else "(unlisted)"
+    key = next((k for k, v in ROUTES.items() if v == path), "")
+    label = METRIC_LABELS.get(key, path)
     counts: dict[str, int] = {}
     for m in re.finditer(r'^ficus_requests_total\{route="([^"]*)",backend="([^"]*)",'
                          r'class="[^"]*"\} (\d+)', body.decode(), re.M):
@@ -524,6 +545,10 @@ def measure(server: Server, route: str, args, env, workdir: Path, pins) -> Resul
             log(f"{server.key} {path}: {why}" + (f"\n{detail}" if detail else ""))
             return result
         sampler.start()
+        if route == "csv":
+            status, _, body = get(port, path)
+            if status == 200:
+                result.csv_rows, result.csv_bytes = body.count(b"\r\n") - 1, len(body)
         if args.warmup:
             wrk(wrk_pin, args, port, path, args.warmup)
         for i in range(args.repeats):
@@ -680,6 +705,25 @@ def table(results: list[Result]) -> list[str]:
     return lines
 
 
+def csv_table(results: list[Result]) -> list[str]:
+    """The streamed export as rows and bytes per second, beside each other in one run."""
+    rows = [r for r in results if r.route == "csv" and r.median and r.csv_rows]
+    if not rows:
+        return []
+    lines = [
+        f"The streamed CSV (`{ROUTES['csv']}`, {rows[0].csv_rows:,} rows, "
+        f"{rows[0].csv_bytes:,} bytes a response):",
+        "",
+        "| server | backend | responses/s | rows/s | MB/s |",
+        "|---|---|--:|--:|--:|",
+    ]
+    for r in rows:
+        rps = r.median.rps
+        lines.append(f"| {r.server.name} ({r.server.key}) | {r.server.backend} | {rps:,.0f} "
+                     f"| {rps * r.csv_rows:,.0f} | {rps * r.csv_bytes / 1e6:,.1f} |")
+    return lines + [""]
+
+
 def find(results: list[Result], key: str, route: str) -> Result | None:
     for r in results:
         if r.server.key == key and r.route == route:
@@ -798,7 +842,7 @@ def report(results: list[Result], floors: dict[str, float], args, pins) -> str:
         out += ["**A short run** (shorter or fewer runs than the defaults): it shows the script "
                 "works, its numbers are too noisy for conclusions.", ""]
     out += machine_info(args, pins)
-    out += ["", *table(results), ""]
+    out += ["", *table(results), "", *csv_table(results)]
     notes = [(r, w) for r in results for w in r.warnings]
     if notes:
         out += ["⚠ warnings:", ""]
@@ -826,6 +870,130 @@ def report(results: list[Result], floors: dict[str, float], args, pins) -> str:
     return "\n".join(out)
 
 
+# --- memory ----------------------------------------------------------------------------------
+
+MEMORY_ROWS = 100_000
+UPLOAD_BYTES = 100_000_000
+CSRF = "abcdefghijklmnopqrstuvwxyzABCDEF"
+
+
+def tree_peak_mib(pid: int) -> float:
+    return sum(vm_hwm_kib(p) or 0 for p in descendants(pid)) / 1024
+
+
+def stream_csv(port: int) -> tuple[int, int, float]:
+    """Reads the export as a client would, 64 KiB at a time: rows, bytes, seconds."""
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        conn.request("GET", ROUTES["csv"])
+        response = conn.getresponse()
+        rows = size = 0
+        last = b""
+        while chunk := response.read(65536):
+            # A line end may straddle two reads.
+            rows += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+            size += len(chunk)
+            last = chunk[-1:]
+    finally:
+        conn.close()
+    return rows - 1, size, time.monotonic() - started
+
+
+def upload(port: int, size: int) -> tuple[int, float]:
+    """POSTs a multipart upload of `size` bytes, sent 1 MiB at a time; status and seconds."""
+    head = (f"--B\r\nContent-Disposition: form-data; name=\"csrfmiddlewaretoken\"\r\n\r\n{CSRF}\r\n"
+            "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"large.bin\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    tail = b"\r\n--B--\r\n"
+    chunk = b"x" * (1 << 20)
+
+    def body():
+        yield head
+        left = size
+        while left > 0:
+            yield chunk[:left]
+            left -= len(chunk)
+        yield tail
+
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        conn.request("POST", "/media/upload/", body=body(), headers={
+            "Content-Type": "multipart/form-data; boundary=B",
+            "Content-Length": str(len(head) + size + len(tail)),
+            "Cookie": f"csrftoken={CSRF}",
+        })
+        response = conn.getresponse()
+        response.read()
+        return response.status, time.monotonic() - started
+    finally:
+        conn.close()
+
+
+def memory(args, workdir: Path, pins) -> list[str]:
+    """Peak memory of the streamed CSV of 100,000 rows and of a 100 MB upload, Rust beside ficus
+    serving Django the same requests: VmHWM summed over the server's process tree, idle (after
+    one request) and after each."""
+    mem = workdir / "memory"
+    (mem / "logs").mkdir(parents=True)
+    env = server_env(mem)
+    python = str(Path(args.venv) / "bin" / "python")
+    log(f"memory: seeding {MEMORY_ROWS:,} articles (a minute or two)")
+    for argv in ([python, "manage.py", "migrate", "--noinput", "-v", "0"],
+                 [python, "manage.py", "seed", "--articles", str(MEMORY_ROWS), "--seed", "42"]):
+        done = subprocess.run(argv, cwd=LEGACY, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            return ["## Memory", "", f"Not measured: `{' '.join(argv[1:])}` failed.", ""]
+    write_routes(mem / "routes-django.toml", "django")
+    write_routes(mem / "routes-rust.toml", "rust")
+    lines = [
+        "## Memory",
+        "",
+        f"One request each on a database of {MEMORY_ROWS:,} articles: the CSV export read by a "
+        f"client 64 KiB at a time, then a {UPLOAD_BYTES // 1_000_000} MB multipart upload. Peak "
+        "RSS is VmHWM summed over the server's process tree, after one `/healthz` (idle) and "
+        "after each request; the growth is what the request cost at its peak.",
+        "",
+        "| server | backend | idle MiB | CSV: peak MiB (growth) | CSV rows, MB, s | "
+        "upload: peak MiB (growth) | upload status, s |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    for key in ("ficus-rust", "ficus"):
+        server = next(s for s in SERVERS if s.key == key)
+        port = free_port()
+        argv, cwd = command(server, port, args, mem)
+        logfile = mem / "logs" / f"{key}.log"
+        with open(logfile, "wb") as out:
+            proc = subprocess.Popen(pins[0] + argv, cwd=cwd, env=env, stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        try:
+            why = wait_ready(proc, port, "/healthz", args.start_timeout)
+            if why:
+                lines.append(f"| {server.name} | {server.backend} | n/a: {why} | | | | |")
+                continue
+            idle = tree_peak_mib(proc.pid)
+            rows, size, seconds = stream_csv(port)
+            after_csv = tree_peak_mib(proc.pid)
+            status, upload_seconds = upload(port, UPLOAD_BYTES)
+            after_upload = tree_peak_mib(proc.pid)
+            log(f"  memory {key}: idle {idle:.0f} MiB, CSV {after_csv:.0f} MiB, "
+                f"upload {after_upload:.0f} MiB (status {status})")
+            lines.append(
+                f"| {server.name} | {server.backend} | {idle:,.0f} "
+                f"| {after_csv:,.0f} (+{after_csv - idle:,.0f}) "
+                f"| {rows:,}, {size / 1e6:,.1f}, {seconds:,.1f} "
+                f"| {after_upload:,.0f} (+{after_upload - after_csv:,.0f}) "
+                f"| {status}, {upload_seconds:,.1f} |")
+        except Exception as e:  # reported in the table, the run goes on
+            lines.append(f"| {server.name} | {server.backend} | n/a: {e.__class__.__name__}: {e} "
+                         "| | | | |")
+        finally:
+            stop(proc)
+    return lines + [""]
+
+
 def main() -> None:
     args = parse_args()
     for tool, hint in (("wrk", "apt-get install wrk"), (args.ficus, "make build"),
@@ -850,6 +1018,8 @@ def main() -> None:
         log(f"{server.key}: {ROUTES[route]}")
         results.append(measure(server, route, args, env, workdir, pins))
     text = report(results, floors, args, pins)
+    if args.memory:
+        text += "\n" + "\n".join(memory(args, workdir, pins))
     print(text)
     Path(args.out).write_text(text)
     log(f"written to {args.out}")

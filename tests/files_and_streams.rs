@@ -9,30 +9,11 @@ mod support;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use regex::Regex;
 use support::{Response, Server, Site, request};
 
 const TOKEN: &str = "abcdefghijklmnopqrstuvwxyzABCDEF";
-
-/// The repository's routes.toml with every entry set to `mode`, written to `dir`.
-fn routes_with_mode(dir: &Path, mode: &str) -> String {
-    let text = std::fs::read_to_string(support::repo().join("routes.toml")).expect("routes.toml");
-    let mut routes: toml::Table = text.parse().expect("routes.toml is TOML");
-    let legacy = support::repo().join("legacy_django").display().to_string();
-    if let Some(toml::Value::Table(django)) = routes.get_mut("django") {
-        django.insert("path".into(), legacy.into());
-    }
-    if let Some(toml::Value::Array(entries)) = routes.get_mut("route") {
-        for entry in entries.iter_mut().filter_map(toml::Value::as_table_mut) {
-            entry.insert("mode".into(), mode.into());
-        }
-    }
-    let file = dir.join(format!("routes-{mode}.toml"));
-    std::fs::write(&file, toml::to_string(&routes).expect("TOML")).expect("write routes");
-    file.display().to_string()
-}
 
 /// One side: a server and the site it serves, with a temporary directory of its own for uploads
 /// in progress (TMPDIR), so a test can see that nothing is left there.
@@ -49,7 +30,7 @@ impl Side {
         let mut env = site.env();
         env.push(("FICUS_LOG".into(), "info,ficus=debug".into()));
         env.push(("TMPDIR".into(), temp.path().display().to_string()));
-        let routes = routes_with_mode(routes_dir, mode);
+        let routes = support::routes_with_mode(routes_dir, mode);
         let mut args = vec!["--routes", routes.as_str()];
         args.extend_from_slice(extra);
         Side {
@@ -91,26 +72,11 @@ impl Side {
 
     /// The rows of media_upload, as Django reads them.
     fn rows(&self) -> String {
-        django_shell(
+        support::django_shell(
             &self.site,
             "from media.models import Upload; print([(u.file.name, u.size) for u in Upload.objects.order_by('id')])",
         )
     }
-}
-
-fn django_shell(site: &Site, code: &str) -> String {
-    let out = Command::new(support::python())
-        .args(["manage.py", "shell", "-c", code])
-        .current_dir(support::repo().join("legacy_django"))
-        .envs(site.env())
-        .output()
-        .expect("run manage.py shell");
-    assert!(
-        out.status.success(),
-        "manage.py shell -c {code:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 enum Part<'a> {
@@ -507,8 +473,8 @@ fn the_csv_export_streams_and_a_reader_that_stops_halfway_costs_the_server_nothi
     let grow = "from django.contrib.auth.models import User; from articles.models import Article; \
         from django.utils import timezone; u = User.objects.get(username='alice'); \
         Article.objects.bulk_create(Article(title=f'Row {i}, \"quoted\"\\nline', slug=f'row-{i}', body='b', author=u, published_at=timezone.now()) for i in range(1000))";
-    django_shell(&rust.site, grow);
-    django_shell(&django.site, grow);
+    support::django_shell(&rust.site, grow);
+    support::django_shell(&django.site, grow);
 
     let ours = support::get(rust.server.addr, "/reports/articles.csv");
     let theirs = support::get(django.server.addr, "/reports/articles.csv");

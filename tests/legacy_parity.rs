@@ -324,31 +324,10 @@ fn the_validator_wrapped_site_raises_nothing_across_the_walk() {
     }
 }
 
-/// The repository's routes.toml with every entry in `mode = "rust"` (the shadow and canary ones
-/// too), written to `dir`.
-fn routes_all_rust(dir: &std::path::Path) -> String {
-    let text = std::fs::read_to_string(support::repo().join("routes.toml")).expect("routes.toml");
-    let mut routes: toml::Table = text.parse().expect("routes.toml is TOML");
-    let legacy = support::repo().join("legacy_django").display().to_string();
-    if let Some(toml::Value::Table(django)) = routes.get_mut("django") {
-        django.insert("path".into(), legacy.into());
-    }
-    if let Some(toml::Value::Array(entries)) = routes.get_mut("route") {
-        for entry in entries.iter_mut().filter_map(toml::Value::as_table_mut) {
-            entry.insert("mode".into(), "rust".into());
-            entry.remove("percent");
-            entry.remove("sticky");
-        }
-    }
-    let file = dir.join("routes-rust.toml");
-    std::fs::write(&file, toml::to_string(&routes).expect("TOML")).expect("write routes");
-    file.display().to_string()
-}
-
 #[test]
 fn the_site_on_rust_handlers_and_the_admin_answers_the_walk_as_django_does() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let routes = routes_all_rust(dir.path());
+    let routes = support::routes_with_mode(dir.path(), "rust");
     let env = vec![("FICUS_LOG".to_owned(), "info,ficus=debug".to_owned())];
     let (ficus, statuses) = run_walk(&["--routes", &routes], &env);
     for expected in [200, 201, 302, 400, 403, 404, 405] {

@@ -17,24 +17,6 @@ struct Pair {
     _routes: tempfile::TempDir,
 }
 
-/// The repository's routes.toml with every entry set to `mode`, written to `dir`.
-fn routes_with_mode(dir: &std::path::Path, mode: &str) -> String {
-    let text = std::fs::read_to_string(support::repo().join("routes.toml")).expect("routes.toml");
-    let mut routes: toml::Table = text.parse().expect("routes.toml is TOML");
-    let legacy = support::repo().join("legacy_django").display().to_string();
-    if let Some(toml::Value::Table(django)) = routes.get_mut("django") {
-        django.insert("path".into(), legacy.into());
-    }
-    if let Some(toml::Value::Array(entries)) = routes.get_mut("route") {
-        for entry in entries.iter_mut().filter_map(toml::Value::as_table_mut) {
-            entry.insert("mode".into(), mode.into());
-        }
-    }
-    let file = dir.join(format!("routes-{mode}.toml"));
-    std::fs::write(&file, toml::to_string(&routes).expect("TOML")).expect("write routes");
-    file.display().to_string()
-}
-
 /// Two servers on their own copies of the seeded site: every routes.toml entry in Rust (shadow
 /// entries included, so a handler is held to Django before it takes traffic), and every entry
 /// switched back to Django (the one-line rollback).
@@ -49,11 +31,11 @@ fn servers() -> Pair {
     django_env.push(debug);
     Pair {
         rust: Server::ficus(
-            &["--routes", &routes_with_mode(dir.path(), "rust")],
+            &["--routes", &support::routes_with_mode(dir.path(), "rust")],
             &rust_env,
         ),
         django: Server::ficus(
-            &["--routes", &routes_with_mode(dir.path(), "django")],
+            &["--routes", &support::routes_with_mode(dir.path(), "django")],
             &django_env,
         ),
         _sites: (rust_site, django_site),

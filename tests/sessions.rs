@@ -7,8 +7,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use support::browser::Browser;
 use support::{Server, Site};
 
@@ -20,17 +18,6 @@ fn serve() -> (Server, Site) {
     let mut env = site.env();
     env.push(("FICUS_LOG".into(), "info,ficus=debug".into()));
     (Server::ficus(&[], &env), site)
-}
-
-/// Runs Python in the site's Django (`manage.py shell -c`), as an operator would.
-fn django_shell(site: &Site, code: &str) {
-    let status = Command::new(support::python())
-        .args(["manage.py", "shell", "-c", code])
-        .current_dir(support::repo().join("legacy_django"))
-        .envs(site.env())
-        .status()
-        .expect("run manage.py shell");
-    assert!(status.success(), "manage.py shell -c {code:?} failed");
 }
 
 /// Logs in through the Rust login page, as a user fills in its form.
@@ -185,7 +172,7 @@ fn changing_the_password_in_django_logs_the_rust_read_session_out() {
     log_in_through_rust(&mut browser);
     assert_eq!(browser.get("/accounts/profile/").status, 200);
 
-    django_shell(
+    support::django_shell(
         &site,
         "from django.contrib.auth.models import User; u = User.objects.get(username='editor'); u.set_password('another-passphrase'); u.save()",
     );
@@ -240,7 +227,7 @@ fn expired_tampered_and_malformed_sessions_are_anonymous_and_never_errors() {
     let mut tampered = Browser::new(server.addr);
     log_in_through_rust(&mut tampered);
     let key = tampered.cookie("sessionid").unwrap_or_default().to_owned();
-    django_shell(
+    support::django_shell(
         &site,
         &format!(
             "from django.contrib.sessions.models import Session; Session.objects.filter(session_key='{key}').update(session_data='e30:1r31eq:forged')"
@@ -256,7 +243,7 @@ fn expired_tampered_and_malformed_sessions_are_anonymous_and_never_errors() {
     let mut expired = Browser::new(server.addr);
     log_in_through_rust(&mut expired);
     let key = expired.cookie("sessionid").unwrap_or_default().to_owned();
-    django_shell(
+    support::django_shell(
         &site,
         &format!(
             "from datetime import timedelta; from django.utils import timezone; from django.contrib.sessions.models import Session; Session.objects.filter(session_key='{key}').update(expire_date=timezone.now() - timedelta(seconds=1))"

@@ -398,8 +398,9 @@ async fn get_or_create_tag(tx: &Transaction, name: &str) -> Result<i64, sqlx::Er
         .await
 }
 
-/// Tag slugs per article, sorted as `sorted(tag.slug for tag in article.tags.all())` sorts them.
-async fn tags_of(
+/// Tag slugs per article, sorted as `sorted(tag.slug for tag in article.tags.all())` sorts them
+/// (the API's `tags`, and the CSV export's).
+pub(crate) async fn tags_of(
     db: &Database,
     ids: impl IntoIterator<Item = i64>,
 ) -> Result<HashMap<i64, Vec<String>>, sqlx::Error> {

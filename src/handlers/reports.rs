@@ -13,6 +13,8 @@ use ficus::prelude::*;
 use futures_util::stream;
 use http::header;
 
+use super::articles::tags_of;
+
 /// `reports.views.HEADER`.
 const HEADER: [&str; 7] = [
     "id",
@@ -34,12 +36,6 @@ struct Row {
     author: String,
     published_at: DateTime<Utc>,
     view_count: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct TagRow {
-    article_id: i64,
-    slug: String,
 }
 
 /// Where the export stands between chunks.
@@ -94,26 +90,10 @@ async fn chunk(db: &Database, last: Option<i64>) -> Result<Option<(Bytes, Next)>
     let Some(end) = rows.last().map(|row| row.id) else {
         return Ok(None);
     };
-    let sql = format!(
-        "SELECT CAST(at.article_id AS BIGINT) AS article_id, t.slug \
-         FROM articles_article_tags at JOIN articles_tag t ON t.id = at.tag_id \
-         WHERE at.article_id IN ({})",
-        placeholders(1, rows.len())
-    );
-    let tags: Vec<TagRow> = rows
-        .iter()
-        .fold(db.query(sql), |query, row| query.bind(row.id))
-        .fetch_all()
-        .await?;
+    let mut tags = tags_of(db, rows.iter().map(|row| row.id)).await?;
     let mut out = Vec::with_capacity(rows.len() * 128);
     for row in &rows {
-        // sorted(tag.slug for tag in article.tags.all()): code-point order, as Python sorts.
-        let mut slugs: Vec<&str> = tags
-            .iter()
-            .filter(|tag| tag.article_id == row.id)
-            .map(|tag| tag.slug.as_str())
-            .collect();
-        slugs.sort_unstable();
+        let slugs = tags.remove(&row.id).unwrap_or_default();
         csv::write_row(
             &mut out,
             &[

@@ -545,3 +545,43 @@ pub fn read_first_then_leave(addr: SocketAddr, raw: &[u8]) -> String {
     let n = stream.read(&mut first).expect("read");
     String::from_utf8_lossy(&first[..n]).into_owned()
 }
+
+/// The repository's routes.toml with every entry switched to `mode` (`"rust"`: the whole site
+/// on its handlers, shadow and canary entries included; `"django"`: the one-line rollback of
+/// every entry), with an absolute `[django] path`, written to `dir`; the file's path.
+pub fn routes_with_mode(dir: &Path, mode: &str) -> String {
+    let text = std::fs::read_to_string(repo().join("routes.toml")).expect("routes.toml");
+    let mut routes: toml::Table = text.parse().expect("routes.toml is TOML");
+    let legacy = repo().join("legacy_django").display().to_string();
+    if let Some(toml::Value::Table(django)) = routes.get_mut("django") {
+        django.insert("path".into(), legacy.into());
+    }
+    if let Some(toml::Value::Array(entries)) = routes.get_mut("route") {
+        for entry in entries.iter_mut().filter_map(toml::Value::as_table_mut) {
+            entry.insert("mode".into(), mode.into());
+            // What only a canary means.
+            entry.remove("percent");
+            entry.remove("sticky");
+        }
+    }
+    let file = dir.join(format!("routes-{mode}.toml"));
+    std::fs::write(&file, toml::to_string(&routes).expect("TOML")).expect("write routes");
+    file.display().to_string()
+}
+
+/// Runs Python in the site's Django (`manage.py shell -c`), as an operator would; what it
+/// printed, trimmed. Fails the test when the code raises.
+pub fn django_shell(site: &Site, code: &str) -> String {
+    let out = Command::new(python())
+        .args(["manage.py", "shell", "-c", code])
+        .current_dir(repo().join("legacy_django"))
+        .envs(site.env())
+        .output()
+        .expect("run manage.py shell");
+    assert!(
+        out.status.success(),
+        "manage.py shell -c {code:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

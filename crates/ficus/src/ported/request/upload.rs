@@ -25,6 +25,7 @@ use ficus_django::storage;
 use super::settings::UploadSettings;
 use super::state_of;
 use crate::ported::error::Error;
+use crate::ported::pyjson::py_strip;
 
 /// `django.http.multipartparser.MAX_TOTAL_HEADER_SIZE`.
 const MAX_TOTAL_HEADER_SIZE: usize = 1024;
@@ -163,7 +164,10 @@ pub(crate) async fn parse(
                 "Unable to parse request body: Request max total header size exceeded.".into(),
             ));
         }
-        let name = field.name().unwrap_or_default().to_owned();
+        // A part without a name is skipped; a name is stripped, as the parser does.
+        let Some(name) = field.name().map(|name| py_strip(name).to_owned()) else {
+            continue;
+        };
         // A part is a file when its disposition has a non-empty filename; `filename=""`
         // (a file input left empty) is a field.
         let file_name = field
