@@ -50,6 +50,20 @@ struct NoteRow {
     body: String,
 }
 
+/// A page of the note, from the template beside this file (`notes/page.html`).
+pub async fn page(State(db): State<Database>, templates: Templates, Kwarg(pk): Kwarg<String>) -> Result<Response, Error> {
+    let title: Option<String> = db
+        .query("SELECT title FROM notes_note WHERE id = $1")
+        .bind(pk.parse::<i64>().unwrap_or(-1))
+        .fetch_optional::<(String,)>()
+        .await?
+        .map(|(title,)| title);
+    match title {
+        Some(title) => templates.render("notes/page.html", context! { title }).await,
+        None => Ok(StatusCode::NOT_FOUND.into_response()),
+    }
+}
+
 /// Replaces `notes.views.note_detail` (`GET /api/notes/<int:pk>/`).
 pub async fn detail(State(db): State<Database>, Kwarg(pk): Kwarg<String>) -> Result<Response, Error> {
     let not_found = || (StatusCode::NOT_FOUND, JsonResponse(json!({"error": "not found"}))).into_response();
@@ -95,7 +109,16 @@ path = "/api/notes/<int:pk>/"
 name = "note-detail"
 handler = "notes::detail"
 mode = "rust"
+
+[[route]]
+path = "/notes/<int:pk>/"
+handler = "notes::page"
+new = true
 "#;
+
+/// The template of `notes::page`, embedded by the generated build.rs.
+const PAGE: &str =
+    "<h1>{{ title }}</h1>{% if user.is_authenticated %}hello{% else %}anonymous{% endif %}\n";
 
 fn run(command: &mut Command) -> Output {
     let out = command.output().expect("run a command");
@@ -210,6 +233,8 @@ fn a_startproject_site_becomes_a_migration_that_serves_its_ported_route() {
 
     // What the team writes: the handler, its registration, its route and its request list.
     std::fs::write(site.join("src/handlers/notes.rs"), HANDLER).expect("notes.rs");
+    std::fs::create_dir_all(site.join("src/handlers/notes")).expect("notes/");
+    std::fs::write(site.join("src/handlers/notes/page.html"), PAGE).expect("page.html");
     let registry = site.join("src/handlers/mod.rs");
     let text = std::fs::read_to_string(&registry).expect("mod.rs");
     let text = text
@@ -217,7 +242,7 @@ fn a_startproject_site_becomes_a_migration_that_serves_its_ported_route() {
             "use ficus::prelude::*;",
             "pub mod notes;\n\nuse ficus::prelude::*;",
         )
-        .replace("registry![]", "registry![notes::detail]");
+        .replace("registry![]", "registry![notes::detail, notes::page]");
     std::fs::write(&registry, text).expect("mod.rs");
     let mut routes_text = routes;
     routes_text.push_str(ROUTE);
@@ -265,7 +290,7 @@ fn a_startproject_site_becomes_a_migration_that_serves_its_ported_route() {
     };
     let check_out = succeeds(&["check"]);
     assert!(
-        check_out.contains("1 route(s), 0 error(s), 0 warning(s)"),
+        check_out.contains("2 route(s), 0 error(s), 0 warning(s)"),
         "{check_out}"
     );
 
@@ -283,6 +308,10 @@ fn a_startproject_site_becomes_a_migration_that_serves_its_ported_route() {
     let note = support::get(server.addr, "/api/notes/2/");
     assert_eq!(note.status, 200, "{}", note.text());
     assert_eq!(note.json()["title"], "Zweite Notiz");
+    // A ported template, embedded in the binary by the generated build.rs.
+    let page = support::get(server.addr, "/notes/2/");
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(page.text(), "<h1>Zweite Notiz</h1>anonymous\n");
     let login = support::get(server.addr, "/admin/login/");
     assert_eq!(login.status, 200);
     assert!(

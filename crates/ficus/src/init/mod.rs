@@ -21,6 +21,8 @@ use crate::config::absolute;
 const PYO3: &str = "0.30";
 /// sqlx, for `#[derive(sqlx::FromRow)]` row types (the derive names the crate itself).
 const SQLX: &str = "0.8";
+/// The `minijinja-embed` the engine's templates are embedded with (the workspace's).
+const MINIJINJA_EMBED: &str = "2";
 
 /// Why a migration cannot be started here; each says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -261,8 +263,9 @@ fn files(dir: &Path, found: &Found, project: &str, engine: &str) -> Vec<(&'stati
                  [dependencies]\nficus = {engine}\npyo3 = \"{PYO3}\"\n\
                  serde = {{ version = \"1\", features = [\"derive\"] }}\n\
                  serde_json = {{ version = \"1\", features = [\"preserve_order\"] }}\n\
-                 sqlx = {{ version = \"{SQLX}\", default-features = false, features = [\"derive\"] }}\n\n\
-                 [build-dependencies]\npyo3-build-config = \"{PYO3}\"\n\n\
+                 sqlx = {{ version = \"{SQLX}\", default-features = false, features = [\"derive\"] }}\n\
+                 minijinja-embed = \"{MINIJINJA_EMBED}\"\n\n\
+                 [build-dependencies]\npyo3-build-config = \"{PYO3}\"\nminijinja-embed = \"{MINIJINJA_EMBED}\"\n\n\
                  # Its own workspace, even inside another one.\n[workspace]\n",
                 package = crate_name.replace('_', "-"),
             ),
@@ -270,8 +273,10 @@ fn files(dir: &Path, found: &Found, project: &str, engine: &str) -> Vec<(&'stati
         (
             "build.rs",
             "//! Bakes libpython's path into the `ficus` binary's rpath, so it runs without\n\
-             //! LD_LIBRARY_PATH.\n\n\
-             fn main() {\n    pyo3_build_config::add_libpython_rpath_link_args();\n    \
+             //! LD_LIBRARY_PATH, and embeds the ported templates (every `.html` below\n\
+             //! `src/handlers/`, named by its path from there) in the binary.\n\n\
+             fn main() {\n    minijinja_embed::embed_templates!(\"src/handlers\", &[\".html\"][..]);\n    \
+             pyo3_build_config::add_libpython_rpath_link_args();\n    \
              println!(\"cargo:rerun-if-env-changed=PYO3_PYTHON\");\n}\n"
                 .to_owned(),
         ),
@@ -293,9 +298,13 @@ fn files(dir: &Path, found: &Found, project: &str, engine: &str) -> Vec<(&'stati
             "src/handlers/mod.rs",
             "//! The ported views, one file per Django app they come from (`notes.rs` for the `notes`\n\
              //! app), and the registry routes.toml names them by (`notes::detail`).\n\n\
-             use ficus::prelude::*;\n\n\
-             /// Every handler routes.toml may name: add each as `app::view`.\n\
-             pub fn registry() -> Registry {\n    registry![]\n}\n"
+             use ficus::prelude::*;\n\
+             // The embedded templates' loader names `minijinja`: the engine's, so the types agree.\n\
+             use ficus::minijinja;\n\n\
+             /// Every handler routes.toml may name: add each as `app::view`. Ported templates\n\
+             /// sit beside the handlers of their app (`notes/detail.html`), embedded by build.rs.\n\
+             pub fn registry() -> Registry {\n    registry![]\n        \
+             .templates(|env| minijinja_embed::load_templates!(*env))\n}\n"
                 .to_owned(),
         ),
         (
@@ -371,6 +380,7 @@ mod tests {
             format!("pyo3 = {{ version = \"{PYO3}\" }}"),
             format!("pyo3-build-config = \"{PYO3}\""),
             format!("sqlx = {{ version = \"{SQLX}\""),
+            format!("minijinja-embed = \"{MINIJINJA_EMBED}\""),
         ] {
             assert!(
                 manifest.contains(&line),
