@@ -1,6 +1,7 @@
 //! A permission check in a handler the team writes, answered as Django answers
 //! `@permission_required(..., raise_exception=True)`: the anonymous user to the login page, a
-//! user without the permission the project's 403 page (logged in one line), a user with it
+//! user without the permission the project's 403 page (a ported `403.html`, rendered for that
+//! user as Django's `permission_denied` renders it; logged in one line), a user with it
 //! (through a group, or as a superuser) the view. Served in this process by a server built on the engine, with the
 //! legacy handlers (for the login) and one of the test's own.
 
@@ -47,8 +48,15 @@ fn main() {
     let routes = "[[route]]\npath = \"/accounts/login/\"\nmethods = [\"GET\"]\nhandler = \"accounts::login_form\"\n\n\
                   [[route]]\npath = \"/accounts/login/\"\nmethods = [\"POST\"]\nhandler = \"accounts::login\"\n\n\
                   [[route]]\npath = \"/articles/new/\"\nhandler = \"test::add_article_form\"\nnew = true\n";
-    let registry =
-        legacy_migration::handlers::registry().register("test::add_article_form", add_article_form);
+    // A project whose 403.html shows the user, ported: Django renders it for the request.
+    let registry = legacy_migration::handlers::registry()
+        .register("test::add_article_form", add_article_form)
+        .templates(|env| {
+            let _ = env.add_template(
+                "403.html",
+                "<h1>403 Forbidden</h1><p>{{ user.get_username }} may not.</p>\n",
+            );
+        });
     let server = support::in_process::serve(routes, registry, &[]);
     let (addr, log) = (server.addr, server.log.clone());
 
@@ -88,7 +96,10 @@ fn main() {
                 refused.status == 403,
                 &format!("alice is refused: {}", refused.status),
             )?;
-            check(refused.text().contains("403 Forbidden"), &refused.text())?;
+            check(
+                refused.text() == "<h1>403 Forbidden</h1><p>alice may not.</p>\n",
+                &refused.text(),
+            )?;
             check(
                 log.text()
                     .contains("Forbidden (Permission denied): /articles/new/"),

@@ -447,3 +447,32 @@ fn article_page_counts_each_read_once_also_when_reads_race() {
     }
     assert_served_by(&pair, "articles::article_page");
 }
+
+#[test]
+fn login_profile_and_upload_pages_answer_as_django_does() {
+    let pair = servers();
+    let statuses = compare(
+        &pair,
+        &[
+            ("GET", "/accounts/login/", b""),
+            ("GET", "/accounts/login/?next=/accounts/profile/", b""),
+            ("GET", "/accounts/login/?next=https://evil.example/", b""),
+            ("GET", "/accounts/profile/", b""),
+            ("GET", "/accounts/profile/?tab=articles", b""),
+            ("GET", "/media/upload/", b""),
+            ("GET", "/api/articles/3/related/", b""),
+            ("GET", "/api/articles/99999/related/", b""),
+            ("GET", "/reports/articles.csv", b""),
+        ],
+    );
+    assert_eq!(statuses, [200, 200, 200, 302, 302, 200, 200, 404, 200]);
+    for handler in [
+        "accounts::login_form",
+        "accounts::profile",
+        "media::upload_form",
+        "ai::related",
+        "reports::articles_csv",
+    ] {
+        assert_served_by(&pair, handler);
+    }
+}

@@ -35,8 +35,12 @@ pub fn registry() -> Registry {
         ai::summarize,
         ai::related,
         reports::articles_csv,
+        // LoginView and LogoutView are @csrf_protect.
+        #[csrf_protect]
         accounts::login_form,
+        #[csrf_protect]
         accounts::login,
+        #[csrf_protect]
         accounts::logout,
         accounts::profile,
     ]

@@ -27,7 +27,7 @@ use futures_util::FutureExt;
 use http::StatusCode;
 use http_body_util::BodyExt;
 
-use crate::conventions::Conventions;
+use crate::conventions::{Conventions, Middleware};
 use crate::db::Database;
 use crate::routes::summary::UrlPattern;
 use error::{BadRequestPage, ForbiddenPage};
@@ -66,6 +66,7 @@ type Endpoint = Arc<dyn Fn(axum::extract::Request, AppState) -> HandlerFuture + 
 pub struct Registry {
     handlers: BTreeMap<&'static str, Endpoint>,
     csrf_exempt: BTreeSet<&'static str>,
+    csrf_protect: BTreeSet<&'static str>,
     templates: Vec<TemplateLoader>,
 }
 
@@ -96,6 +97,15 @@ impl Registry {
     /// view it replaces (`#[csrf_exempt] app::view` in [`registry!`](crate::registry)).
     pub fn csrf_exempt(mut self, name: &'static str) -> Self {
         self.csrf_exempt.insert(name);
+        self
+    }
+
+    /// Writes the CSRF cookie of handler `name`'s answers as the view's own decorator does:
+    /// `@csrf_protect` (Django's `LoginView` and `LogoutView` have it) sets the cookie and its
+    /// `Vary` before the middleware add their headers, which is where Django's answer has them
+    /// (`#[csrf_protect] app::view` in [`registry!`](crate::registry)).
+    pub fn csrf_protect(mut self, name: &'static str) -> Self {
+        self.csrf_protect.insert(name);
         self
     }
 
@@ -190,18 +200,35 @@ impl Dispatcher {
         }
         if response.extensions().get::<ForbiddenPage>().is_some() {
             // A handler that checked a permission has read the user, so its state exists.
-            let path = slot
-                .made()
+            let state = slot.made();
+            let path = state
+                .as_ref()
                 .map(|state| state.facts.path.clone())
                 .unwrap_or_default();
             tracing::warn!("Forbidden (Permission denied): {path}");
-            response = self.conventions.forbidden().map(axum::body::Body::from);
+            // `permission_denied` renders 403.html for the request: a ported one is rendered
+            // here, for this user; without one, Django's page as it rendered it at start-up.
+            let ported = match state {
+                Some(state) => {
+                    request::templates::Templates(state)
+                        .permission_denied()
+                        .await
+                }
+                None => None,
+            };
+            response =
+                ported.unwrap_or_else(|| self.conventions.forbidden().map(axum::body::Body::from));
         }
         if response.extensions().get::<ServerError>().is_some() {
             response = self.conventions.server_error().map(axum::body::Body::from);
         }
         // What the middleware add, each in its turn: the header order is Django's.
         let state = slot.made();
+        if self.registry.csrf_protect.contains(name)
+            && let Some(state) = &state
+        {
+            request::finish(state, Middleware::Csrf, &mut response).await;
+        }
         for &middleware in self.conventions.response_phase() {
             if let Some(state) = &state {
                 request::finish(state, middleware, &mut response).await;
@@ -209,7 +236,7 @@ impl Dispatcher {
             self.conventions.add(middleware, &mut response, secure);
         }
         cookies_last(response.headers_mut());
-        response.map(|body| body.map_err(std::io::Error::other).boxed_unsync())
+        response.map(|body| KeepLength(body.map_err(std::io::Error::other)).boxed_unsync())
     }
 
     /// `CsrfViewMiddleware.process_view` for a route not `#[csrf_exempt]`: the request to go on
@@ -362,10 +389,32 @@ fn cookies_last(headers: &mut http::HeaderMap) {
     }
 }
 
+/// A response body as it is, except that it never says it has ended before it is read: hyper
+/// drops the `Content-Length: 0` of a body that has, and writes its own after every other
+/// header, where Django's CommonMiddleware put it among them.
+struct KeepLength<B>(B);
+
+impl<B: http_body::Body + Unpin> http_body::Body for KeepLength<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().0).poll_frame(cx)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.0.size_hint()
+    }
+}
+
 /// A [`Registry`] of handlers under the names routes.toml uses, each written once as the path of
 /// the handler below `handlers`: `registry![articles::list, articles::detail]` registers
 /// `articles::list` as "articles::list". `#[csrf_exempt]` before a handler exempts it from the
-/// CSRF check, as the decorator of the Django view it replaces does.
+/// CSRF check, and `#[csrf_protect]` writes its CSRF cookie as the view's decorator does, as
+/// the decorators of the Django view it replaces do.
 #[macro_export]
 macro_rules! registry {
     ($($(#[$flag:ident])* $module:ident :: $handler:ident),* $(,)?) => {{
@@ -379,6 +428,9 @@ macro_rules! registry {
     }};
     (@flag csrf_exempt, $registry:expr, $name:expr) => {
         $registry.csrf_exempt($name)
+    };
+    (@flag csrf_protect, $registry:expr, $name:expr) => {
+        $registry.csrf_protect($name)
     };
 }
 

@@ -98,6 +98,27 @@ impl Templates {
         Ok(page)
     }
 
+    /// Django's `permission_denied` view when the migration has a ported `403.html`: that page
+    /// for this request, status 403; None without one, or when it did not render (logged).
+    pub(crate) async fn permission_denied(&self) -> Option<Response> {
+        if self.0.web.templates.env.get_template("403.html").is_err() {
+            return None;
+        }
+        match self
+            .render("403.html", minijinja::context! { exception => "" })
+            .await
+        {
+            Ok(mut page) => {
+                *page.status_mut() = StatusCode::FORBIDDEN;
+                Some(page)
+            }
+            Err(err) => {
+                tracing::error!("the ported 403.html did not render: {err}");
+                None
+            }
+        }
+    }
+
     /// The page `name` with `context` (the view's values win over the context processors'),
     /// as a `200 text/html; charset=utf-8` response.
     pub async fn render(&self, name: &str, context: Value) -> Result<Response, Error> {
