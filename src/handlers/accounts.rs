@@ -26,8 +26,8 @@ struct LoginForm {
 }
 
 impl LoginForm {
-    /// The form's HTML (`{{ form.as_p }}`).
-    fn as_p(&self) -> String {
+    /// The form as Django draws it (`{{ form.as_p }}`).
+    fn html(&self) -> form_html::Form {
         let mut username = Field::new("username", "Username", Widget::Input("text"))
             .attr("autofocus", Attr::Flag)
             .attr("autocapitalize", Attr::Value("none".into()))
@@ -43,7 +43,6 @@ impl LoginForm {
             non_field_errors: self.non_field_errors.clone(),
             fields: vec![username, password],
         }
-        .as_p()
     }
 }
 
@@ -53,7 +52,7 @@ async fn login_page(
     form: &LoginForm,
     next: &str,
 ) -> Result<Response, Error> {
-    let form = context! { as_p => minijinja::Value::from_safe_string(form.as_p()) };
+    let form = form.html().template_value();
     let page = templates
         .render("accounts/login.html", context! { form, next })
         .await?;

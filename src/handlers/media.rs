@@ -166,7 +166,7 @@ pub async fn upload_form(
         non_field_errors: Vec::new(),
         fields: vec![Field::new("file", "File", Widget::Input("file"))],
     };
-    let form = context! { as_p => minijinja::Value::from_safe_string(form.as_p()) };
+    let form = form.template_value();
     templates
         .render("media/upload.html", context! { form, recent })
         .await

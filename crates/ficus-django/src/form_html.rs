@@ -168,6 +168,11 @@ pub struct Form {
 }
 
 impl Form {
+    /// The form as a ported template reads it: `{{ form.as_p }}`, marked safe as Django marks it.
+    pub fn template_value(&self) -> minijinja::Value {
+        minijinja::context! { as_p => minijinja::Value::from_safe_string(self.as_p()) }
+    }
+
     /// `{{ form.as_p }}`.
     pub fn as_p(&self) -> String {
         let mut out = error_list(&self.non_field_errors, "errorlist nonfield", None);

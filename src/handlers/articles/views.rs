@@ -91,8 +91,9 @@ impl CommentForm {
         (form, valid.then_some((author_name, body)))
     }
 
-    /// `{{ form.as_p }}` with the labels and widgets of `CommentForm.Meta`.
-    fn as_p(&self) -> String {
+    /// The form as Django draws it (`{{ form.as_p }}`), with the labels and widgets of
+    /// `CommentForm.Meta`.
+    fn html(&self) -> form_html::Form {
         let mut author_name = Field::new("author_name", "Your name", Widget::Input("text"))
             .attr("maxlength", Attr::Value(AUTHOR_NAME_MAX_LENGTH.to_string()));
         author_name.value = self.author_name.clone().filter(|v| !v.is_empty());
@@ -105,7 +106,6 @@ impl CommentForm {
             non_field_errors: Vec::new(),
             fields: vec![author_name, body],
         }
-        .as_p()
     }
 }
 
@@ -333,7 +333,7 @@ async fn render_article(
         .bind(article.id)
         .fetch_all()
         .await?;
-    let form = context! { as_p => minijinja::Value::from_safe_string(form.as_p()) };
+    let form = form.html().template_value();
     templates
         .render(
             "articles/article_detail.html",

@@ -272,63 +272,44 @@ impl Dispatcher {
         let Some(state) = slot.get_or_make(&parts) else {
             return Ok(axum::extract::Request::from_parts(parts, body));
         };
+        let content_type = state.facts.content_type.as_deref().unwrap_or("");
+        let is_post = state.facts.method == http::Method::POST;
+        let multipart = is_post && request::upload::is_multipart(content_type);
+        let urlencoded = is_post && request::form::is_urlencoded(content_type);
+        if !multipart && !urlencoded {
+            return match request::csrf::check(&state, None).await {
+                Some(refusal) => Err(refusal),
+                None => Ok(axum::extract::Request::from_parts(parts, body)),
+            };
+        }
         // Django reads request.POST for the token only once the Origin, Referer and cookie
         // checks have passed: a refusal there never reads the body.
         if let Some(refusal) = request::csrf::check_before_body(&state).await {
             return Err(refusal);
         }
-        let content_type = state.facts.content_type.as_deref().unwrap_or("");
-        let is_post = state.facts.method == http::Method::POST;
-        let (parts, body, form) = if is_post && request::upload::is_multipart(content_type) {
-            // request.POST of a multipart body reads the files too; the handler gets them.
-            match request::upload::parse(content_type, body, &settings.uploads).await {
-                Ok(uploads) => {
-                    let form = uploads.fields.clone();
-                    let mut parts = parts;
-                    parts
-                        .extensions
-                        .insert(request::upload::ParsedBody(std::sync::Arc::new(
-                            std::sync::Mutex::new(Some(uploads)),
-                        )));
-                    (parts, axum::body::Body::empty(), Some(form))
-                }
-                Err(err) => return Err(err.into_response()),
-            }
-        } else if is_post && content_type.starts_with("application/x-www-form-urlencoded") {
-            let limit = settings
-                .uploads
-                .data_upload_max_memory_size
-                .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-            let bytes = match http_body_util::Limited::new(body, limit.saturating_add(1))
-                .collect()
+        let mut parts = parts;
+        // What was read is handed on, so the handler's extractor does not read it again.
+        let (body, form) = if multipart {
+            let uploads = request::upload::parse(content_type, body, &settings.uploads)
                 .await
-            {
-                Ok(collected) => collected.to_bytes(),
-                Err(err) => {
-                    return Err(error::Error::BadRequest(format!(
-                        "the request body could not be read: {err}"
-                    ))
-                    .into_response());
-                }
-            };
-            if bytes.len() > limit {
-                return Err(error::Error::BadRequest(
-                    "Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.".into(),
-                )
-                .into_response());
-            }
-            // Reading request.POST in process_view raises over a limit: Django answers 400.
-            let limits = ficus_django::forms::Limits {
-                max_memory_size: settings.uploads.data_upload_max_memory_size,
-                max_number_fields: settings.uploads.data_upload_max_number_fields,
-            };
-            let form = ficus_django::forms::FormData::parse(&bytes, limits)
-                .map_err(|limit| error::Error::BadRequest(limit.to_string()).into_response())?;
-            (parts, axum::body::Body::from(bytes), Some(form))
+                .map_err(IntoResponse::into_response)?;
+            let form = uploads.fields.clone();
+            parts
+                .extensions
+                .insert(request::upload::ParsedBody(Arc::new(
+                    std::sync::Mutex::new(Some(uploads)),
+                )));
+            (axum::body::Body::empty(), form)
         } else {
-            (parts, body, None)
+            let (bytes, form) = request::form::read_urlencoded(body, &settings.uploads)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            parts
+                .extensions
+                .insert(request::form::ParsedForm(form.clone()));
+            (axum::body::Body::from(bytes), form)
         };
-        match request::csrf::check(&state, form.as_ref()).await {
+        match request::csrf::check(&state, Some(&form)).await {
             Some(refusal) => Err(refusal),
             None => Ok(axum::extract::Request::from_parts(parts, body)),
         }

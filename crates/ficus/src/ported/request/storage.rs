@@ -121,27 +121,17 @@ impl IntoResponse for FileResponse {
         let stream = tokio_util::io::ReaderStream::new(self.file);
         let mut response = Response::new(axum::body::Body::from_stream(stream));
         for (name, value) in self.headers {
-            match HeaderValue::from_str(&value) {
-                Ok(value) => {
-                    response
-                        .headers_mut()
-                        .insert(HeaderName::from_static(lower(name)), value);
+            match (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                (Ok(name), Ok(value)) => {
+                    response.headers_mut().insert(name, value);
                 }
-                Err(_) => tracing::error!("a file's {name} cannot be a header: {value:?}"),
+                _ => tracing::error!("a file's {name} cannot be a header: {value:?}"),
             }
         }
         response
-    }
-}
-
-/// The lower-case spelling `HeaderName::from_static` wants, for the names
-/// `file_response_headers` gives.
-fn lower(name: &'static str) -> &'static str {
-    match name {
-        "Content-Type" => "content-type",
-        "Content-Length" => "content-length",
-        "Content-Disposition" => "content-disposition",
-        _ => "x-unknown",
     }
 }
 
