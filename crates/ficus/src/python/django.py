@@ -259,15 +259,11 @@ def media():
     which FileResponse's Content-Type comes from."""
     import mimetypes
 
-    from django.conf import settings
-    from django.core.files.storage import default_storage
+    from django.core.files.storage import storages
 
     if not mimetypes.inited:
         mimetypes.init()
-    storage = default_storage._wrapped if hasattr(default_storage, "_wrapped") else None
-    if storage is None or storage.__class__.__name__ == "object":
-        default_storage._setup()
-        storage = default_storage._wrapped
+    storage = storages["default"]
     backend = f"{type(storage).__module__}.{type(storage).__qualname__}"
     filesystem = hasattr(storage, "location") and hasattr(storage, "base_url")
     return {
