@@ -60,7 +60,7 @@ pub async fn page(State(db): State<Database>, templates: Templates, Kwarg(pk): K
         .map(|(title,)| title);
     match title {
         Some(title) => templates.render("notes/page.html", context! { title }).await,
-        None => Ok(StatusCode::NOT_FOUND.into_response()),
+        None => templates.not_found().await,
     }
 }
 
@@ -312,6 +312,20 @@ fn a_startproject_site_becomes_a_migration_that_serves_its_ported_route() {
     let page = support::get(server.addr, "/notes/2/");
     assert_eq!(page.status, 200, "{}", page.text());
     assert_eq!(page.text(), "<h1>Zweite Notiz</h1>anonymous\n");
+    // `raise Http404` without a ported 404.html: the page Django's handler404 renders.
+    let missing = support::get(server.addr, "/notes/404/");
+    assert_eq!(missing.status, 404, "{}", missing.text());
+    assert_eq!(
+        missing.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(
+        missing.text().contains(
+            "<h1>Not Found</h1><p>The requested resource was not found on this server.</p>"
+        ),
+        "{}",
+        missing.text()
+    );
     let login = support::get(server.addr, "/admin/login/");
     assert_eq!(login.status, 200);
     assert!(

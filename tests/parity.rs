@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use ficus::parity::Runner;
 use ficus::parity::requests::{self, Request};
-use ficus::parity::{Verdict, normalise, verdict};
+use ficus::parity::{Verdict, judge, normalise};
 use ficus::prelude::Database;
 use ficus::prelude::Registry;
 use ficus::prelude::{Kwarg, QueryDict};
@@ -121,13 +121,12 @@ fn run(
         .into());
     };
     let rules = runner.rules_for(route, handler);
-    let django = normalise(&trio.django, &rules);
-    let found = verdict(
-        &django,
-        &normalise(&trio.django_again, &rules),
-        &normalise(rust, &rules),
+    let found = judge(
+        [&trio.django, &trio.django_again, rust],
+        &rules,
+        request.byte_for_byte,
     );
-    Ok((found, django))
+    Ok((found, normalise(&trio.django, &rules)))
 }
 
 fn agrees(runner: &Mutex<Runner>, list: &str, request: &Request) -> Result<(), Failed> {
@@ -189,6 +188,7 @@ fn request(path: &str, query: &str) -> Request {
         headers: Vec::new(),
         body: bytes::Bytes::new(),
         user: None,
+        byte_for_byte: false,
     }
 }
 

@@ -1,19 +1,98 @@
-//! Each ported route against Django's own answer: the same requests go to ficus serving every
-//! entry of the repository's routes.toml in Rust and to ficus with every entry switched to
-//! `mode = "django"` (the one-line rollback), each on its own copy of the seeded database.
-//! Status, every header in order and the body bytes must match; only Date and the signing times
-//! of pre-signed URLs may differ. (Django served through ficus is itself held to `manage.py
-//! runserver` by tests/legacy_parity.rs, whose walk now also crosses the Rust routes.)
+//! Each ported route against Django's own answer over real sockets: the requests of every list
+//! in tests/requests/ go to ficus serving every routes.toml entry in Rust and to ficus with
+//! every entry switched to `mode = "django"` (the one-line rollback), each on its own copy of
+//! the seeded database. A list that says `byte_for_byte = true` (every list here does) is held to
+//! the status line, every header name as written and in order, and the body's bytes; only
+//! run-to-run noise (dates, tokens, a form's masked CSRF token) and the route's own routes.toml
+//! `filters` and `ignore_headers` are set aside. Other lists are held to the loose form `ficus
+//! diff` uses (header order and JSON key order aside).
+//!
+//! A list's requests run in its order on one database per side, so what one request changes
+//! (a comment, an upload) the next sees on both sides alike; the session of a request's `user`
+//! is put back before each such request, so a logout earlier in the list does not log them out.
+//!
+//! The trials after the lists hold what a list cannot say: HTTP/2, a Host Django refuses,
+//! concurrent reads, bodies at the upload limit, and requests next to a ported route that no
+//! entry takes. (Django served through ficus is itself held to `manage.py runserver` by
+//! tests/legacy_parity.rs.)
 
 mod support;
 
+use std::path::PathBuf;
+
+use ficus::parity::requests::{self, Request};
+use ficus::parity::{Answer, Normalised, Rules, Selector, normalise, normalise_exact};
+use libtest_mimic::{Arguments, Failed, Trial};
 use regex::Regex;
-use support::{Response, Server, Site, request};
+use support::{Logins, Response, Server, Site};
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials: Vec<Trial> = request_lists()
+        .into_iter()
+        .map(|(list, requests)| {
+            Trial::test(format!("{list}::answers_as_django_does"), move || {
+                list_answers_as_django_does(&list, &requests)
+            })
+        })
+        .collect();
+    let hand: [(&str, fn()); 5] = [
+        (
+            "healthz_is_rusts_also_over_http2",
+            healthz_is_rusts_also_over_http2,
+        ),
+        (
+            "host_outside_allowed_hosts_gets_djangos_400_on_a_ported_route",
+            host_outside_allowed_hosts_gets_djangos_400_on_a_ported_route,
+        ),
+        (
+            "article_page_counts_each_read_once_also_when_reads_race",
+            article_page_counts_each_read_once_also_when_reads_race,
+        ),
+        (
+            "summarize_bodies_at_the_upload_limit_answer_as_django_does",
+            summarize_bodies_at_the_upload_limit_answer_as_django_does,
+        ),
+        (
+            "requests_beside_a_ported_route_answer_as_django_does",
+            requests_beside_a_ported_route_answer_as_django_does,
+        ),
+    ];
+    trials.extend(hand.into_iter().map(|(name, test)| {
+        Trial::test(name, move || {
+            test();
+            Ok(())
+        })
+    }));
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn request_lists() -> Vec<(String, Vec<Request>)> {
+    let dir = support::repo().join("tests/requests");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/requests")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let list = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let requests = requests::read(&path).unwrap_or_else(|e| panic!("{e}"));
+            (list, requests)
+        })
+        .collect()
+}
 
 struct Pair {
     rust: Server,
     django: Server,
-    _sites: (Site, Site),
+    sites: (Site, Site),
     _routes: tempfile::TempDir,
 }
 
@@ -38,63 +117,186 @@ fn servers() -> Pair {
             &["--routes", &support::routes_with_mode(dir.path(), "django")],
             &django_env,
         ),
-        _sites: (rust_site, django_site),
+        sites: (rust_site, django_site),
         _routes: dir,
     }
 }
 
-/// Only what legitimately differs between two runs: the Date header, and the signing times (and
-/// so the signatures, and the body's length) of pre-signed URLs.
-fn normalise(response: &Response) -> (u16, Vec<(String, String)>, String) {
-    // A signature's percent-escapes vary in number, and so does the body's length: a
-    // Content-Length is compared as "the length of this body", which it must be on each side.
-    let body_length = response.body.len().to_string();
-    let headers = response
-        .headers
-        .iter()
-        .filter(|(name, _)| name != "Date")
-        .map(|(name, value)| {
-            let value = if name == "Expires" {
-                "<now>".to_owned()
-            } else if name == "Content-Length" && *value == body_length {
-                "<the body's length>".to_owned()
-            } else {
-                value.clone()
-            };
-            (name.clone(), value)
-        })
-        .collect();
-    let headers = mask_csrf_cookie(headers);
-    let body = response.text();
-    // Each side masks its own CSRF secret with a random salt on every page.
-    let body = Regex::new(r#"name="csrfmiddlewaretoken" value="[0-9A-Za-z]{64}""#)
-        .unwrap()
-        .replace_all(&body, r#"name="csrfmiddlewaretoken" value="<token>""#);
-    let body = Regex::new(r"(Expires=|q-sign-time=|q-key-time=)[0-9%AB;]+")
-        .unwrap()
-        .replace_all(&body, "$1<time>");
-    let body = Regex::new(r"(Signature=|q-signature=)[0-9A-Za-z%]+")
-        .unwrap()
-        .replace_all(&body, "$1<signature>");
-    (response.status, headers, body.into_owned())
+/// The list `app_view` holds requests for the handler `app::view`.
+fn handler_of(list: &str) -> String {
+    list.replacen('_', "::", 1)
 }
 
-/// A new CSRF cookie is a random secret on each side (its expiry is the response's time).
-fn mask_csrf_cookie(headers: Vec<(String, String)>) -> Vec<(String, String)> {
-    let token = Regex::new(r"^csrftoken=[0-9A-Za-z]{32}; expires=[^;]+;").unwrap();
-    headers
+/// The parity rules of the routes.toml entries of `handler`, as `ficus diff` applies them.
+fn rules_of(handler: &str) -> Rules {
+    let text = std::fs::read_to_string(support::repo().join("routes.toml")).expect("routes.toml");
+    let routes: toml::Table = text.parse().expect("routes.toml is TOML");
+    let mut rules = Rules::default();
+    let entries = routes.get("route").and_then(toml::Value::as_array);
+    for entry in entries
         .into_iter()
-        .map(|(name, value)| {
-            let value = token
-                .replace(&value, "csrftoken=<secret>; expires=<date>;")
-                .into_owned();
-            (name, value)
-        })
-        .collect()
+        .flatten()
+        .filter_map(toml::Value::as_table)
+    {
+        if entry.get("handler").and_then(toml::Value::as_str) != Some(handler) {
+            continue;
+        }
+        let strings = |key: &str| -> Vec<String> {
+            entry
+                .get(key)
+                .and_then(toml::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        };
+        rules.ignore_headers.extend(strings("ignore_headers"));
+        for selector in strings("redact") {
+            rules
+                .redact
+                .push(Selector::parse(&selector).expect("a routes.toml selector"));
+        }
+        let filters = entry.get("filters").and_then(toml::Value::as_array);
+        for pair in filters
+            .into_iter()
+            .flatten()
+            .filter_map(toml::Value::as_array)
+        {
+            let text = |i: usize| pair.get(i).and_then(toml::Value::as_str).unwrap_or("");
+            rules.filters.push((
+                Regex::new(text(0)).expect("a routes.toml filter"),
+                text(1).to_owned(),
+            ));
+        }
+    }
+    rules
 }
 
-/// Sends every request to both servers; returns the statuses seen, fails on any difference.
-fn compare(pair: &Pair, requests: &[(&str, &str, &[u8])]) -> Vec<u16> {
+/// A response as the parity engine reads one.
+fn answer(response: &Response) -> Answer {
+    Answer {
+        status: response.status,
+        headers: response.headers.clone(),
+        body: bytes::Bytes::from(response.body.clone()),
+    }
+}
+
+/// What must be equal on both sides: the normalised answer, plus, byte for byte, the status
+/// line's reason and the header names as written.
+type Comparable = (Normalised, Option<(String, Vec<String>)>);
+
+fn comparable(response: &Response, rules: &Rules, byte_for_byte: bool) -> Comparable {
+    let answer = answer(response);
+    if byte_for_byte {
+        let names = response.headers.iter().map(|(n, _)| n.clone()).collect();
+        (
+            normalise_exact(&answer, rules),
+            Some((response.reason.clone(), names)),
+        )
+    } else {
+        (normalise(&answer, rules), None)
+    }
+}
+
+/// Sends `request` to both servers (as its `user` when it has one); the difference, if any.
+fn compare(
+    pair: &Pair,
+    logins: &mut Option<(Logins, Logins)>,
+    request: &Request,
+    rules: &Rules,
+) -> Option<String> {
+    let mut sides = Vec::new();
+    for (side, server) in [(0, &pair.rust), (1, &pair.django)] {
+        let mut headers = request.headers.clone();
+        if let Some(user) = &request.user {
+            let (rust_logins, django_logins) = logins
+                .get_or_insert_with(|| (Logins::new(&pair.sites.0), Logins::new(&pair.sites.1)));
+            let logins = if side == 0 {
+                rust_logins
+            } else {
+                django_logins
+            };
+            let key = logins.log_in(user);
+            let cookie = format!("{}={key}", logins.cookie_name);
+            match headers
+                .iter_mut()
+                .find(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+            {
+                Some((_, value)) => *value = format!("{value}; {cookie}"),
+                None => headers.push(("Cookie".to_owned(), cookie)),
+            }
+        }
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        sides.push(support::request(
+            server.addr,
+            &request.method,
+            &request.target(),
+            &headers,
+            &request.body,
+        ));
+    }
+    let ours = comparable(&sides[0], rules, request.byte_for_byte);
+    let theirs = comparable(&sides[1], rules, request.byte_for_byte);
+    (ours != theirs).then(|| {
+        format!(
+            "{} {} ({}):\n{}",
+            request.method,
+            request.target(),
+            request.name,
+            differences(&theirs, &ours)
+        )
+    })
+}
+
+/// Each difference on its own line, as `ficus diff` shows them.
+fn differences(django: &Comparable, rust: &Comparable) -> String {
+    let mut lines: Vec<String> = ficus::parity::compare(&django.0, &rust.0)
+        .iter()
+        .map(|d| format!("  {d}"))
+        .collect();
+    if django.1 != rust.1 {
+        lines.push(format!(
+            "  reason and header names as written: django {:?}, got {:?}",
+            django.1, rust.1
+        ));
+    }
+    lines.join("\n")
+}
+
+fn list_answers_as_django_does(list: &str, requests: &[Request]) -> Result<(), Failed> {
+    let pair = servers();
+    let handler = handler_of(list);
+    let rules = rules_of(&handler);
+    let mut logins = None;
+    let failures: Vec<String> = requests
+        .iter()
+        .filter_map(|request| compare(&pair, &mut logins, request, &rules))
+        .collect();
+    if !failures.is_empty() {
+        return Err(format!(
+            "{} request(s) of {list} differ:\n{}\n--- rust server log ---\n{}",
+            failures.len(),
+            failures.join("\n"),
+            pair.rust.log()
+        )
+        .into());
+    }
+    let needle = format!("served by the Rust handler {handler}");
+    if !pair.rust.log().contains(&needle) {
+        return Err(format!("{handler} served none of {list}:\n{}", pair.rust.log()).into());
+    }
+    if pair.django.log().contains("served by the Rust handler") {
+        return Err("the rolled-back server ran a Rust handler".into());
+    }
+    Ok(())
+}
+
+/// Hand-written requests, compared as a byte-for-byte list entry is; the statuses seen.
+fn compare_by_hand(pair: &Pair, requests: &[(&str, &str, &[u8])]) -> Vec<u16> {
+    let rules = Rules::default();
     let mut failures = Vec::new();
     let mut statuses = Vec::new();
     for (method, target, body) in requests {
@@ -103,14 +305,15 @@ fn compare(pair: &Pair, requests: &[(&str, &str, &[u8])]) -> Vec<u16> {
         } else {
             &[("Content-Type", "application/json")]
         };
-        let ours = request(pair.rust.addr, method, target, headers, body);
-        let theirs = request(pair.django.addr, method, target, headers, body);
+        let ours = support::request(pair.rust.addr, method, target, headers, body);
+        let theirs = support::request(pair.django.addr, method, target, headers, body);
         statuses.push(ours.status);
-        let (a, b) = (normalise(&ours), normalise(&theirs));
+        let (a, b) = (
+            comparable(&ours, &rules, true),
+            comparable(&theirs, &rules, true),
+        );
         if a != b {
-            failures.push(format!(
-                "{method} {target}\n  rust:   {a:?}\n  django: {b:?}"
-            ));
+            failures.push(format!("{method} {target}:\n{}", differences(&b, &a)));
         }
     }
     assert!(
@@ -123,31 +326,9 @@ fn compare(pair: &Pair, requests: &[(&str, &str, &[u8])]) -> Vec<u16> {
     statuses
 }
 
-/// The Rust server really used `handler`, and the rolled-back one never did.
-fn assert_served_by(pair: &Pair, handler: &str) {
-    let needle = format!("served by the Rust handler {handler}");
-    assert!(pair.rust.log().contains(&needle), "{}", pair.rust.log());
-    assert!(!pair.django.log().contains("served by the Rust handler"));
-}
-
-#[test]
-fn healthz_answers_as_django_does() {
+fn healthz_is_rusts_also_over_http2() {
     let pair = servers();
-    let statuses = compare(
-        &pair,
-        &[
-            ("GET", "/healthz", b""),
-            ("HEAD", "/healthz", b""),
-            ("POST", "/healthz", b""),
-        ],
-    );
-    // HEAD is not listed, so Django answers: 405 from require_GET. POST meets Django's CSRF
-    // middleware first: 403.
-    assert_eq!(statuses, [200, 405, 403]);
-    assert_served_by(&pair, "legacy::healthz");
-
     // HTTP/2 has no Host header, only :authority; the route is still Rust's.
-    let before = pair.rust.log().matches("legacy::healthz").count();
     let out = std::process::Command::new("curl")
         .args(["-s", "--http2-prior-knowledge", "-w", "\n%{http_version}"])
         .arg(format!("http://{}/healthz", pair.rust.addr))
@@ -155,255 +336,21 @@ fn healthz_answers_as_django_does() {
         .expect("curl");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text, "{\"status\": \"ok\", \"db\": true}\n2", "{text}");
-    assert_eq!(
-        pair.rust.log().matches("legacy::healthz").count(),
-        before + 1
-    );
+    assert_eq!(pair.rust.log().matches("legacy::healthz").count(), 1);
 }
 
-#[test]
-fn article_list_answers_as_django_does() {
-    let pair = servers();
-    let targets = [
-        "/api/articles/",
-        "/api/articles/?page=2&page_size=5",
-        "/api/articles/?page_size=50",
-        "/api/articles/?page_size=51",
-        "/api/articles/?page_size=0",
-        "/api/articles/?page_size=-3",
-        "/api/articles/?page_size=abc",
-        "/api/articles/?page_size=99999999999999999999999",
-        "/api/articles/?page=0",
-        "/api/articles/?page=999",
-        "/api/articles/?page=abc",
-        "/api/articles/?page=1.0",
-        "/api/articles/?page=%EF%BC%92&page_size=3",
-        "/api/articles/?page=+2&page_size=3",
-        "/api/articles/?page=1&page=3&page_size=2",
-        "/api/articles/?page=99999999999999999999999999",
-        "/api/articles/?q=caf%C3%A9",
-        "/api/articles/?q=CAF%C3%89&page=2&page_size=2",
-        "/api/articles/?q=Z%C3%9CRICH",
-        "/api/articles/?q=%E6%9D%B1%E4%BA%AC&page_size=3",
-        "/api/articles/?q=++%09",
-        "/api/articles/?q=100%25",
-        "/api/articles/?q=_",
-        "/api/articles/?q=%FF",
-        "/api/articles/?q=no-such-words-anywhere",
-    ];
-    let requests: Vec<(&str, &str, &[u8])> =
-        targets.iter().map(|t| ("GET", *t, &b""[..])).collect();
-    let statuses = compare(&pair, &requests);
-    for expected in [200, 400, 404] {
-        assert!(statuses.contains(&expected), "{statuses:?}");
-    }
-    assert_served_by(&pair, "articles::list");
-}
-
-#[test]
-fn article_detail_answers_as_django_does() {
-    let pair = servers();
-    let statuses = compare(
-        &pair,
-        &[
-            ("GET", "/api/articles/1/", b""),
-            ("GET", "/api/articles/7/", b""),
-            ("GET", "/api/articles/0007/", b""),
-            ("GET", "/api/articles/0/", b""),
-            ("GET", "/api/articles/999999/", b""),
-            ("GET", "/api/articles/99999999999999999999/", b""),
-            ("GET", "/api/articles/abc/", b""),
-            ("GET", "/api/articles/1", b""),
-            ("HEAD", "/api/articles/1/", b""),
-            ("POST", "/api/articles/1/", b""),
-        ],
-    );
-    assert_eq!(statuses, [200, 200, 200, 404, 404, 404, 404, 301, 405, 403]);
-    assert_served_by(&pair, "articles::detail");
-}
-
-#[test]
-fn signed_url_answers_as_django_does_for_both_providers() {
-    let pair = servers();
-    let statuses = compare(
-        &pair,
-        &[
-            (
-                "GET",
-                "/api/media/docs/2026/report.pdf/signed-url/?provider=oss",
-                b"",
-            ),
-            (
-                "GET",
-                "/api/media/docs/2026/report.pdf/signed-url/?provider=cos&expires=600",
-                b"",
-            ),
-            (
-                "GET",
-                "/api/media/%E6%96%87%E4%BB%B6/a%20b.txt/signed-url/?provider=oss",
-                b"",
-            ),
-            (
-                "GET",
-                "/api/media/%E6%96%87%E4%BB%B6/a%20b.txt/signed-url/?provider=cos",
-                b"",
-            ),
-            (
-                "GET",
-                "/api/media/a%2Fb.txt/signed-url/?provider=oss&expires=604800",
-                b"",
-            ),
-            (
-                "GET",
-                "/api/media/x/signed-url/?provider=oss&expires=%2B60",
-                b"",
-            ),
-            (
-                "GET",
-                "/api/media/x/signed-url/?provider=cos&expires=%EF%BC%96%EF%BC%90",
-                b"",
-            ),
-            ("GET", "/api/media/x/signed-url/", b""),
-            ("GET", "/api/media/x/signed-url/?provider=s3", b""),
-            (
-                "GET",
-                "/api/media/x/signed-url/?provider=oss&expires=0",
-                b"",
-            ),
-            (
-                "GET",
-                "/api/media/x/signed-url/?provider=oss&expires=604801",
-                b"",
-            ),
-            (
-                "GET",
-                "/api/media/x/signed-url/?provider=oss&expires=soon",
-                b"",
-            ),
-            ("GET", "/api/media//signed-url/?provider=oss", b""),
-        ],
-    );
-    assert_eq!(&statuses[..7], [200; 7]);
-    assert_eq!(&statuses[7..12], [400; 5]);
-    assert_eq!(statuses[12], 404, "an empty key does not fit <path:key>");
-    assert_served_by(&pair, "media::signed_url");
-}
-
-#[test]
-fn summarize_answers_as_django_does() {
-    let pair = servers();
-    let text = "Rust owns the request. Python keeps the model. The route moves one step at a time! Is it safe? Shadow mode says so.";
-    let ok = format!(r#"{{"text": "{text}", "max_sentences": 2}}"#);
-    let unicode =
-        r#"{"text": "東京は大きい。大阪も大きい。Zürich est petit.", "max_sentences": 1}"#;
-    let bom = format!("\u{feff}{{\"text\": \"{text}\"}}");
-    // Django reads up to DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) and refuses more with its 400 page.
-    // (Padded with JSON whitespace, so the size is in the body, not in the text work.)
-    let padded = |size: usize| format!("{{\"text\": \"{text}\"{}}}", " ".repeat(size));
-    let (under_limit, over_limit) = (padded(2_400_000), padded(2_700_000));
-    let statuses = compare(
-        &pair,
-        &[
-            ("POST", "/api/summarize/", ok.as_bytes()),
-            ("POST", "/api/summarize/", unicode.as_bytes()),
-            ("POST", "/api/summarize/", bom.as_bytes()),
-            (
-                "POST",
-                "/api/summarize/",
-                br#"{"text": "a", "text": "Last one wins."}"#,
-            ),
-            ("POST", "/api/summarize/", under_limit.as_bytes()),
-            ("POST", "/api/summarize/", b"{not json"),
-            ("POST", "/api/summarize/", b""),
-            ("POST", "/api/summarize/", b"[1, 2]"),
-            ("POST", "/api/summarize/", br#"{"max_sentences": 2}"#),
-            ("POST", "/api/summarize/", br#"{"text": "   "}"#),
-            ("POST", "/api/summarize/", br#"{"text": 42}"#),
-            (
-                "POST",
-                "/api/summarize/",
-                br#"{"text": "a", "max_sentences": true}"#,
-            ),
-            (
-                "POST",
-                "/api/summarize/",
-                br#"{"text": "a", "max_sentences": 2.0}"#,
-            ),
-            (
-                "POST",
-                "/api/summarize/",
-                br#"{"text": "a", "max_sentences": 11}"#,
-            ),
-            (
-                "POST",
-                "/api/summarize/",
-                br#"{"text": "a", "max_sentences": 99999999999999999999}"#,
-            ),
-            ("POST", "/api/summarize/", over_limit.as_bytes()),
-            ("GET", "/api/summarize/", b""),
-        ],
-    );
-    assert_eq!(&statuses[..5], [200; 5]);
-    assert_eq!(&statuses[5..16], [400; 11]);
-    assert_eq!(
-        statuses[16], 405,
-        "GET falls through to Django's require_POST"
-    );
-    assert_served_by(&pair, "ai::summarize");
-}
-
-#[test]
 fn host_outside_allowed_hosts_gets_djangos_400_on_a_ported_route() {
     let pair = servers();
     let raw = b"GET /healthz HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n";
     let ours = support::parse_response(&support::exchange(pair.rust.addr, raw), false).0;
     let theirs = support::parse_response(&support::exchange(pair.django.addr, raw), false).0;
     assert_eq!(ours.status, 400);
-    assert_eq!(normalise(&ours), normalise(&theirs));
+    let rules = Rules::default();
+    assert_eq!(
+        comparable(&ours, &rules, true),
+        comparable(&theirs, &rules, true)
+    );
     assert!(!pair.rust.log().contains("served by the Rust handler"));
-}
-
-#[test]
-fn article_pages_answer_as_django_does() {
-    let pair = servers();
-    let targets = [
-        "/",
-        "/?page=2",
-        "/articles/",
-        "/articles/?page=2",
-        "/articles/?page=3",
-        "/articles/?page=4",
-        "/articles/?page=0",
-        "/articles/?page=abc",
-        "/articles/?page=99999999999999999999999999999999",
-        "/articles/?tag=zurich",
-        "/articles/?tag=cloud",
-        "/articles/?tag=z%C3%BCrich",
-        "/articles/?tag=python&page=2",
-        "/articles/legacy-request-story/",
-        "/articles/naive-museum-notes/",
-        "/articles/no-such-article/",
-    ];
-    let requests: Vec<(&str, &str, &[u8])> =
-        targets.iter().map(|t| ("GET", *t, &b""[..])).collect();
-    let statuses = compare(&pair, &requests);
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        9,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 404).count(),
-        7,
-        "{statuses:?}"
-    );
-    for handler in [
-        "articles::home",
-        "articles::article_list",
-        "articles::article_page",
-    ] {
-        assert_served_by(&pair, handler);
-    }
 }
 
 /// `view_count` of the article `slug`, as the JSON API reports it.
@@ -418,7 +365,6 @@ fn view_count(server: &Server, slug: &str) -> i64 {
     article["view_count"].as_i64().expect("view_count")
 }
 
-#[test]
 fn article_page_counts_each_read_once_also_when_reads_race() {
     let pair = servers();
     let slug = "legacy-request-story";
@@ -445,34 +391,54 @@ fn article_page_counts_each_read_once_also_when_reads_race() {
         );
         assert_eq!(view_count(server, slug), before + 40, "{}", server.log());
     }
-    assert_served_by(&pair, "articles::article_page");
+    assert!(
+        pair.rust
+            .log()
+            .contains("served by the Rust handler articles::article_page")
+    );
 }
 
-#[test]
-fn login_profile_and_upload_pages_answer_as_django_does() {
+fn summarize_bodies_at_the_upload_limit_answer_as_django_does() {
     let pair = servers();
-    let statuses = compare(
+    let text = "Rust owns the request. Python keeps the model.";
+    // Django reads up to DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) and refuses more with its 400 page.
+    // (Padded with JSON whitespace, so the size is in the body, not in the text work.)
+    let padded = |size: usize| format!("{{\"text\": \"{text}\"{}}}", " ".repeat(size));
+    let (under_limit, over_limit) = (padded(2_400_000), padded(2_700_000));
+    let statuses = compare_by_hand(
         &pair,
         &[
-            ("GET", "/accounts/login/", b""),
-            ("GET", "/accounts/login/?next=/accounts/profile/", b""),
-            ("GET", "/accounts/login/?next=https://evil.example/", b""),
-            ("GET", "/accounts/profile/", b""),
-            ("GET", "/accounts/profile/?tab=articles", b""),
-            ("GET", "/media/upload/", b""),
-            ("GET", "/api/articles/3/related/", b""),
-            ("GET", "/api/articles/99999/related/", b""),
-            ("GET", "/reports/articles.csv", b""),
+            ("POST", "/api/summarize/", under_limit.as_bytes()),
+            ("POST", "/api/summarize/", over_limit.as_bytes()),
         ],
     );
-    assert_eq!(statuses, [200, 200, 200, 302, 302, 200, 200, 404, 200]);
-    for handler in [
-        "accounts::login_form",
-        "accounts::profile",
-        "media::upload_form",
-        "ai::related",
-        "reports::articles_csv",
-    ] {
-        assert_served_by(&pair, handler);
-    }
+    assert_eq!(statuses, [200, 400]);
+    assert!(
+        pair.rust
+            .log()
+            .contains("served by the Rust handler ai::summarize")
+    );
+}
+
+/// Methods and paths a routes.toml entry does not take, next to ones it does: they reach Django
+/// on both sides, as they did before the port.
+fn requests_beside_a_ported_route_answer_as_django_does() {
+    let pair = servers();
+    let statuses = compare_by_hand(
+        &pair,
+        &[
+            ("HEAD", "/healthz", b""),
+            ("POST", "/healthz", b""),
+            ("GET", "/api/articles/abc/", b""),
+            ("GET", "/api/articles/1", b""),
+            ("HEAD", "/api/articles/1/", b""),
+            ("POST", "/api/articles/1/", b""),
+            ("GET", "/api/summarize/", b""),
+            ("GET", "/api/media//signed-url/?provider=oss", b""),
+        ],
+    );
+    // HEAD is not listed, so Django answers: 405 from require_GET. A POST meets Django's CSRF
+    // middleware first: 403. An empty key does not fit <path:key>.
+    assert_eq!(statuses, [405, 403, 404, 301, 405, 403, 405, 404]);
+    assert!(!pair.rust.log().contains("served by the Rust handler"));
 }

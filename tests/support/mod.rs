@@ -585,3 +585,80 @@ pub fn django_shell(site: &Site, code: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// Logs users in on a site as Django's `login()` leaves them: a session row under the key
+/// `paritysessionof<user>` (the key `ficus diff` uses), written by Django's own session store.
+/// One Python process per site stays up, so a session can be put back before every request
+/// that needs it (a logout or a login in a list deletes or rotates it).
+pub struct Logins {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    /// `SESSION_COOKIE_NAME`.
+    pub cookie_name: String,
+}
+
+const LOG_IN: &str = r#"
+import os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "legacy.settings")
+import django
+django.setup()
+from importlib import import_module
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+store_class = import_module(settings.SESSION_ENGINE).SessionStore
+print(settings.SESSION_COOKIE_NAME, flush=True)
+for line in sys.stdin:
+    user = get_user_model()._default_manager.get_by_natural_key(line.strip())
+    key = "paritysessionof" + user.get_username()
+    store = store_class(session_key=key)
+    store.clear()
+    store[SESSION_KEY] = user._meta.pk.value_to_string(user)
+    store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.save(must_create=not store.exists(key))
+    print(key, flush=True)
+"#;
+
+impl Logins {
+    pub fn new(site: &Site) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(python())
+            .args(["-c", LOG_IN])
+            .current_dir(repo().join("legacy_django"))
+            .envs(site.env())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the log-in helper");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut cookie_name = String::new();
+        stdout.read_line(&mut cookie_name).expect("read");
+        let cookie_name = cookie_name.trim().to_owned();
+        assert!(!cookie_name.is_empty(), "the log-in helper did not start");
+        Logins {
+            child,
+            stdin,
+            stdout,
+            cookie_name,
+        }
+    }
+
+    /// Logs `user` in (again); the session key their cookie carries.
+    pub fn log_in(&mut self, user: &str) -> String {
+        use std::io::BufRead;
+        writeln!(self.stdin, "{user}").expect("write to the log-in helper");
+        let mut key = String::new();
+        self.stdout.read_line(&mut key).expect("read");
+        assert!(!key.trim().is_empty(), "could not log {user:?} in");
+        key.trim().to_owned()
+    }
+}
+
+impl Drop for Logins {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -12,7 +12,8 @@ use serde::Serialize;
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
-use super::normalise::{Body, JsonStyle, Normalised};
+use super::Answer;
+use super::normalise::{Body, JsonStyle, Normalised, Rules, normalise, normalise_exact};
 
 /// Where two answers differ.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -22,6 +23,8 @@ pub enum Location {
     Status,
     /// The header of this name.
     Header(String),
+    /// The same headers in another order (compared in the byte-for-byte form only).
+    HeaderOrder,
     /// Same JSON data written differently (separators, escaping).
     JsonStyle,
     /// A JSON path, as `.results[0].title`.
@@ -100,6 +103,17 @@ pub fn compare(django: &Normalised, other: &Normalised) -> Vec<Difference> {
                 show(a),
                 show(b),
             ));
+        }
+    }
+    if ours == theirs {
+        // The same fields: in the byte-for-byte form, header order is kept and must be Django's.
+        let names = |headers: &[(String, String)]| -> String {
+            let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+            names.join(", ")
+        };
+        let (a, b) = (names(&django.headers), names(&other.headers));
+        if a != b {
+            found.push(difference(Location::HeaderOrder, a, b));
         }
     }
     compare_bodies(&django.body, &other.body, &mut found);
@@ -242,6 +256,37 @@ pub fn verdict(django: &Normalised, django_again: &Normalised, other: &Normalise
     Verdict { differences, noise }
 }
 
+/// The verdict on `other` for one request: over the `normalise`d answers and, when the request
+/// must be byte for byte, over their `normalise_exact` forms too (both differences reported).
+pub fn judge(answers: [&Answer; 3], rules: &Rules, byte_for_byte: bool) -> Verdict {
+    let [django, django_again, other] = answers;
+    let loose = verdict(
+        &normalise(django, rules),
+        &normalise(django_again, rules),
+        &normalise(other, rules),
+    );
+    if !byte_for_byte {
+        return loose;
+    }
+    let exact = verdict(
+        &normalise_exact(django, rules),
+        &normalise_exact(django_again, rules),
+        &normalise_exact(other, rules),
+    );
+    let mut judged = loose;
+    for d in exact.differences {
+        if !judged.differences.contains(&d) {
+            judged.differences.push(d);
+        }
+    }
+    for n in exact.noise {
+        if !judged.noise.iter().any(|m| m.location == n.location) {
+            judged.noise.push(n);
+        }
+    }
+    judged
+}
+
 fn is_noise(d: &Difference, noise: &[Difference]) -> bool {
     noise.iter().any(|n| {
         if n.location != d.location {
@@ -263,6 +308,7 @@ impl fmt::Display for Location {
         match self {
             Location::Status => write!(f, "status"),
             Location::Header(name) => write!(f, "header {name}"),
+            Location::HeaderOrder => write!(f, "header order"),
             Location::JsonStyle => write!(f, "JSON encoding"),
             Location::Json(path) => write!(f, "JSON {path}"),
             Location::Body => write!(f, "body"),
@@ -286,7 +332,6 @@ impl fmt::Display for Difference {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Answer, Rules, normalise};
     use bytes::Bytes;
 
     fn json(status: u16, body: &str) -> Normalised {
@@ -401,5 +446,44 @@ mod tests {
             lines.contains("-<h1>Home</h1>") && lines.contains("+<h1>Start</h1>"),
             "{lines}"
         );
+    }
+
+    #[test]
+    fn a_byte_for_byte_request_also_fails_on_header_order_and_json_spacing() {
+        let answer = |headers: &[(&str, &str)], body: &str| Answer {
+            status: 200,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: Bytes::from(body.to_owned()),
+        };
+        let django = answer(
+            &[("Content-Type", "application/json"), ("Vary", "Cookie")],
+            r#"{"a": 1}"#,
+        );
+        let reordered = answer(
+            &[("Vary", "Cookie"), ("Content-Type", "application/json")],
+            r#"{"a":1}"#,
+        );
+        let rules = Rules::default();
+        let loose = judge([&django, &django, &reordered], &rules, false);
+        assert_eq!(
+            shown(&loose.differences),
+            [
+                "JSON encoding: django items separated by \", \", keys by \": \", non-ASCII escaped, got items separated by \", \", keys by \":\", non-ASCII escaped"
+            ]
+        );
+        let exact = judge([&django, &django, &reordered], &rules, true);
+        let at: Vec<&Location> = exact.differences.iter().map(|d| &d.location).collect();
+        assert_eq!(
+            at,
+            [
+                &Location::JsonStyle,
+                &Location::HeaderOrder,
+                &Location::Body
+            ]
+        );
+        assert!(judge([&django, &django, &django], &rules, true).matches());
     }
 }

@@ -14,8 +14,8 @@ mod normalise;
 pub mod requests;
 mod selector;
 
-pub use diff::{Difference, Location, Verdict, compare, verdict};
-pub use normalise::{Body, Normalised, Rules, normalise};
+pub use diff::{Difference, Location, Verdict, compare, judge, verdict};
+pub use normalise::{Body, Normalised, Rules, normalise, normalise_exact};
 pub use selector::{Selector, SelectorError};
 
 use bytes::Bytes;

@@ -119,6 +119,96 @@ pub fn normalise(answer: &Answer, rules: &Rules) -> Normalised {
     }
 }
 
+/// Headers set aside in the byte-for-byte form: only what a server stamps per answer (a client
+/// parses `Transfer-Encoding` and `Connection`, so they are compared there).
+const EXACT_IGNORED: [&str; 2] = ["date", "server"];
+
+/// An answer in the byte-for-byte form: as `normalise`, except that header order is kept and
+/// the body is its own bytes (JSON key order, separators and escaping included), with only the
+/// run-to-run noise (dates, tokens, a form's masked CSRF token) and the route's `filters` and
+/// `ignore_headers` applied. A route's `redact` selectors need the JSON parsed, so they do not
+/// apply to the bytes: a JSON body they redact something in is compared as its data in its own
+/// key order (the loose form holds its spacing and escaping).
+///
+/// Header names are compared lower-cased: a handler's answer in-process has hyper's lower-case
+/// names, and the server writes them in the case Django would (checked on the wire by the
+/// migration's own tests).
+pub fn normalise_exact(answer: &Answer, rules: &Rules) -> Normalised {
+    let (body, rewritten) = exact_body(answer, rules);
+    let length = answer.body.len().to_string();
+    let headers = answer
+        .headers
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value))
+        .filter(|(name, _)| {
+            !EXACT_IGNORED.contains(&name.as_str())
+                && !rules
+                    .ignore_headers
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(name))
+        })
+        .map(|(name, value)| {
+            // A filtered body has another length on each side by design; the length must still
+            // be this body's own.
+            let value = if rewritten && name == "content-length" && value.trim() == length {
+                "<the body's length>".to_owned()
+            } else {
+                apply_filters(&rules.filters, header_value(&name, value))
+            };
+            (name, value)
+        })
+        .collect();
+    Normalised {
+        status: answer.status,
+        headers,
+        body,
+    }
+}
+
+/// The body as text (any UTF-8 body) or as a digest, masked and filtered; whether that changed it.
+fn exact_body(answer: &Answer, rules: &Rules) -> (Body, bool) {
+    if answer.body.is_empty() {
+        return (Body::Empty, false);
+    }
+    if !rules.redact.is_empty()
+        && let Ok(mut value) = serde_json::from_slice::<Value>(&answer.body)
+    {
+        let replacement = Value::String("[redacted]".into());
+        let redacted: usize = rules
+            .redact
+            .iter()
+            .map(|selector| selector.redact(&mut value, &replacement))
+            .sum();
+        if redacted > 0 {
+            filter_strings(&mut value, &rules.filters);
+            return (
+                Body::Text {
+                    text: value.to_string(),
+                },
+                true,
+            );
+        }
+    }
+    match std::str::from_utf8(&answer.body) {
+        Ok(raw) => {
+            let text = CSRF_FIELD.replace_all(raw, "${1}<csrf>${2}").into_owned();
+            let filtered = apply_filters(&rules.filters, text);
+            let rewritten = filtered != raw;
+            (Body::Text { text: filtered }, rewritten)
+        }
+        Err(_) => (digest(&answer.body), false),
+    }
+}
+
+fn digest(body: &[u8]) -> Body {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    Body::Binary {
+        length: body.len(),
+        digest: format!("{:016x}", hasher.finish()),
+    }
+}
+
 fn header_value(name: &str, value: &str) -> String {
     // Surrounding whitespace is not part of a field value (Django's WSGI handler writes each
     // Set-Cookie with a leading space, which servers and clients drop).
@@ -179,15 +269,7 @@ fn body(answer: &Answer, rules: &Rules) -> (Body, bool) {
         let rewritten = filtered != text;
         return (Body::Text { text: filtered }, rewritten);
     }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    answer.body.hash(&mut hasher);
-    (
-        Body::Binary {
-            length: answer.body.len(),
-            digest: format!("{:016x}", hasher.finish()),
-        },
-        false,
-    )
+    (digest(&answer.body), false)
 }
 
 /// Applies the filters to every string in a JSON value; returns how many strings changed.
@@ -419,6 +501,91 @@ mod tests {
         assert_ne!(
             normalise(&png("\u{1}abc"), &rules),
             normalise(&png("\u{1}abd"), &rules)
+        );
+    }
+
+    #[test]
+    fn the_byte_for_byte_form_keeps_header_order_and_the_bodys_bytes() {
+        let rules = Rules::default();
+        let json = |headers: &[(&str, &str)], body: &str| answer(headers, body);
+        let django = json(
+            &[("Content-Type", "application/json"), ("X-A", "1")],
+            r#"{"b": 1, "a": 2}"#,
+        );
+        let reordered = json(
+            &[("X-A", "1"), ("Content-Type", "application/json")],
+            r#"{"b": 1, "a": 2}"#,
+        );
+        let other_keys = json(
+            &[("Content-Type", "application/json"), ("X-A", "1")],
+            r#"{"a": 2, "b": 1}"#,
+        );
+        for other in [&reordered, &other_keys] {
+            assert_eq!(normalise(&django, &rules), normalise(other, &rules));
+            assert_ne!(
+                normalise_exact(&django, &rules),
+                normalise_exact(other, &rules)
+            );
+        }
+    }
+
+    #[test]
+    fn the_byte_for_byte_form_still_sets_aside_run_to_run_noise() {
+        let page = |date: &str, token: &str| {
+            answer(
+                &[
+                    ("Date", date),
+                    ("Content-Type", "text/html"),
+                    ("Expires", date),
+                    ("Set-Cookie", &format!("csrftoken={token}; Path=/")),
+                ],
+                &format!(r#"<input name="csrfmiddlewaretoken" value="{token}">"#),
+            )
+        };
+        let rules = Rules::default();
+        assert_eq!(
+            normalise_exact(&page("Tue, 24 Nov 2026 01:00:00 GMT", "abc"), &rules),
+            normalise_exact(&page("Tue, 24 Nov 2026 01:00:09 GMT", "xyz"), &rules)
+        );
+    }
+
+    #[test]
+    fn a_filtered_body_keeps_its_own_length_in_the_byte_for_byte_form() {
+        let rules = Rules {
+            filters: vec![(Regex::new("id=[0-9]+").unwrap(), "id=<n>".into())],
+            ..Rules::default()
+        };
+        let text = |body: &str, length: &str| {
+            answer(
+                &[("Content-Type", "text/plain"), ("Content-Length", length)],
+                body,
+            )
+        };
+        assert_eq!(
+            normalise_exact(&text("id=1", "4"), &rules),
+            normalise_exact(&text("id=22", "5"), &rules)
+        );
+        assert_ne!(
+            normalise_exact(&text("id=1", "4"), &rules),
+            normalise_exact(&text("id=22", "4"), &rules),
+            "a length that is not the body's own is a difference"
+        );
+    }
+
+    #[test]
+    fn a_redacted_json_body_keeps_its_key_order_in_the_byte_for_byte_form() {
+        let rules = Rules {
+            redact: vec![Selector::parse(".at").unwrap()],
+            ..Rules::default()
+        };
+        let json = |body: &str| answer(&[("Content-Type", "application/json")], body);
+        assert_eq!(
+            normalise_exact(&json(r#"{"id": 1, "at": "01:00"}"#), &rules),
+            normalise_exact(&json(r#"{"id": 1, "at": "01:07"}"#), &rules)
+        );
+        assert_ne!(
+            normalise_exact(&json(r#"{"id": 1, "at": "01:00"}"#), &rules),
+            normalise_exact(&json(r#"{"at": "01:00", "id": 1}"#), &rules)
         );
     }
 }

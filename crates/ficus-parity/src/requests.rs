@@ -27,6 +27,10 @@ pub struct Request {
     /// The user the request is made as: the runner logs them in on each side's copy of the
     /// database (a session row, as Django's `login()` leaves it) and sends its cookie.
     pub user: Option<String>,
+    /// Whether the answer must be Django's byte for byte: header order and the body's bytes
+    /// (JSON key order and spacing included), with only run-to-run noise and the route's own
+    /// `filters` and `ignore_headers` set aside.
+    pub byte_for_byte: bool,
 }
 
 impl Request {
@@ -66,6 +70,9 @@ pub enum RequestsError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListFile {
+    /// The default of every entry's `byte_for_byte`.
+    #[serde(default)]
+    byte_for_byte: bool,
     #[serde(default, rename = "request")]
     requests: Vec<toml::Spanned<ListEntry>>,
 }
@@ -85,6 +92,7 @@ struct ListEntry {
     body_base64: Option<String>,
     #[serde(default)]
     user: Option<String>,
+    byte_for_byte: Option<bool>,
 }
 
 fn get() -> String {
@@ -182,6 +190,7 @@ pub fn parse_list(text: &str) -> Result<Vec<Request>, (usize, String)> {
                 headers,
                 body,
                 user: entry.user,
+                byte_for_byte: entry.byte_for_byte.unwrap_or(file.byte_for_byte),
             })
         })
         .collect()
@@ -207,6 +216,7 @@ pub fn parse_recorded(text: &str) -> Result<Vec<Request>, (usize, String)> {
                 headers: recorded.headers,
                 body: decode(&recorded.body).map_err(|m| (line_number, m))?,
                 user: None,
+                byte_for_byte: false,
             })
         })
         .collect()
@@ -239,6 +249,9 @@ pub fn to_list_entry(request: &Request) -> String {
             .map(|(n, v)| format!("{} = {}", quoted(n), quoted(v)))
             .collect();
         out.push_str(&format!("headers = {{ {} }}\n", pairs.join(", ")));
+    }
+    if request.byte_for_byte {
+        out.push_str("byte_for_byte = true\n");
     }
     if !request.body.is_empty() {
         match std::str::from_utf8(&request.body) {
@@ -291,6 +304,20 @@ body = '{"text": "café"}'
             let again = parse_list(&to_list_entry(&request)).unwrap();
             assert_eq!(again, [request]);
         }
+    }
+
+    #[test]
+    fn byte_for_byte_is_the_file_default_unless_an_entry_says_otherwise() {
+        let plain = parse_list(LIST).unwrap();
+        assert!(plain.iter().all(|r| !r.byte_for_byte));
+        let strict = parse_list(&format!(
+            "byte_for_byte = true\n{LIST}\n[[request]]\nname = \"loose\"\npath = \"/\"\nbyte_for_byte = false\n"
+        ))
+        .unwrap();
+        let flags: Vec<bool> = strict.iter().map(|r| r.byte_for_byte).collect();
+        assert_eq!(flags, [true, true, false]);
+        let again = parse_list(&to_list_entry(&strict[0])).unwrap();
+        assert_eq!(again, [strict[0].clone()]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Only parsing and defaults live here; nothing is started, bound or imported.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -267,6 +268,39 @@ pub(crate) struct InspectArgs {
     /// `ficus routes`: the running server whose live figures are shown beside each route.
     #[command(flatten)]
     pub live: ServerArgs,
+}
+
+impl ServeArgs {
+    /// The plain options `serve` runs with.
+    pub(crate) fn resolved(&self) -> crate::serve::ServeOptions {
+        crate::serve::ServeOptions {
+            project: self.project.resolved(),
+            bind: self.bind.clone(),
+            workers: self.workers,
+            max_requests: self.max_requests,
+            max_requests_jitter: self.max_requests_jitter,
+            threads: self.threads,
+            queue_size: self.queue_size,
+            access_logfile: self.access_logfile.clone(),
+            timeout: Duration::from_secs(self.timeout.max(1)),
+            graceful_timeout: Duration::from_secs(self.graceful_timeout),
+            keep_alive: Duration::from_secs(self.keep_alive.max(1)),
+            limits: crate::server::guard::HeadLimits {
+                request_line: self.limit_request_line,
+                fields: self.limit_request_fields,
+                field_size: self.limit_request_field_size,
+            },
+            max_body_size: self.max_body_size,
+            shadow_log: self.shadow_log.clone(),
+            shadow_log_max_bytes: self.shadow_log_max_bytes,
+            record_log: self.record_log.clone(),
+            record_log_max_bytes: self.record_log_max_bytes,
+            admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
+            metrics_path: Some(self.metrics_path.clone()).filter(|p| p.starts_with('/')),
+            state_file: self.state_file.clone(),
+            forwarded_allow_ips: self.forwarded_allow_ips.clone(),
+        }
+    }
 }
 
 impl ProjectArgs {

@@ -133,7 +133,7 @@ where
         }
     };
     match command {
-        cli::Command::Serve(args) => serve::run(*args, registry),
+        cli::Command::Serve(args) => serve::run(args.resolved(), registry),
         cli::Command::Routes(args) => done(inspect::routes(args.resolved(), &registry)),
         cli::Command::Check(args) => done(inspect::check(args.resolved(), &registry)),
         cli::Command::Diff(args) => done(diff::run(args.resolved(), registry)),

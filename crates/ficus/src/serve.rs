@@ -3,6 +3,7 @@
 //! signal handlers (registered before Django imports `signal`, so Ctrl-C and SIGTERM reach us),
 //! then the application is imported, and only then are requests accepted.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +14,6 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::admin::Admin;
-use crate::cli::ServeArgs;
 use crate::db::Database;
 use crate::metrics::Metrics;
 use crate::ported::python::PythonCalls;
@@ -34,13 +34,48 @@ use crate::supervisor;
 use crate::traffic_log::RotatingLog;
 use crate::wsgi::WsgiApp;
 
+/// What `ficus serve` runs with, resolved from the command line: plain values, every default
+/// and floor already applied (clap's types stay in `cli`).
+#[derive(Debug, Clone)]
+pub(crate) struct ServeOptions {
+    pub(crate) project: crate::config::ProjectOptions,
+    /// `-b`: addresses as given (`HOST:PORT`, `:PORT`); none means the default.
+    pub(crate) bind: Vec<String>,
+    pub(crate) workers: usize,
+    pub(crate) max_requests: u64,
+    pub(crate) max_requests_jitter: u64,
+    /// Python threads, and requests that may wait for one.
+    pub(crate) threads: usize,
+    pub(crate) queue_size: usize,
+    /// `-` for stdout, else a file.
+    pub(crate) access_logfile: Option<String>,
+    /// At least a second.
+    pub(crate) timeout: Duration,
+    pub(crate) graceful_timeout: Duration,
+    /// At least a second.
+    pub(crate) keep_alive: Duration,
+    pub(crate) limits: HeadLimits,
+    pub(crate) max_body_size: u64,
+    pub(crate) shadow_log: PathBuf,
+    pub(crate) shadow_log_max_bytes: u64,
+    pub(crate) record_log: PathBuf,
+    pub(crate) record_log_max_bytes: u64,
+    /// None when not given or empty.
+    pub(crate) admin_token: Option<String>,
+    /// None when it does not start with `/` (metrics off).
+    pub(crate) metrics_path: Option<String>,
+    /// Empty for none.
+    pub(crate) state_file: String,
+    pub(crate) forwarded_allow_ips: String,
+}
+
 /// Serves with the migration's handlers until a signal stops the server; the exit status it
 /// stopped with, or the start-up error. The caller (`main`) exits right after: Python threads
 /// may still be attached, and the interpreter is never finalised.
-pub(crate) fn run(args: ServeArgs, registry: Registry) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<ExitCode> {
     init_logging();
     let worker = supervisor::worker()?;
-    let project = Project::find(&args.project.resolved())?;
+    let project = Project::find(&args.project)?;
     let app_config = &project.config;
     let routes = Arc::new(LiveRoutes::load(
         app_config.routes_file.as_deref(),
@@ -79,7 +114,7 @@ pub(crate) fn run(args: ServeArgs, registry: Registry) -> anyhow::Result<ExitCod
             listeners,
             supervisor::Plan {
                 workers: args.workers.max(1),
-                graceful_timeout: Duration::from_secs(args.graceful_timeout),
+                graceful_timeout: args.graceful_timeout,
                 on_ready: Box::new(move || write_state(written.as_deref(), local)),
                 on_exit: Box::new(move || forget_state(removed.as_deref())),
             },
@@ -100,7 +135,7 @@ pub(crate) fn run(args: ServeArgs, registry: Registry) -> anyhow::Result<ExitCod
         .block_on(watch_signals(stop_tx.clone(), routes.clone()))
         .context("cannot install signal handlers")?;
 
-    let timeout = Duration::from_secs(args.timeout.max(1));
+    let timeout = args.timeout;
     let venv_shown = project.venv_shown();
     let (wsgi, static_config, facts, patterns, web) = Python::attach(|py| -> anyhow::Result<_> {
         let loaded = app::load(py, app_config, &venv_shown)?;
@@ -146,8 +181,8 @@ pub(crate) fn run(args: ServeArgs, registry: Registry) -> anyhow::Result<ExitCod
         ))
     });
     let admin = Admin {
-        token: args.admin_token.clone().filter(|t| !t.is_empty()),
-        metrics_path: Some(args.metrics_path.clone()).filter(|p| p.starts_with('/')),
+        token: args.admin_token.clone(),
+        metrics_path: args.metrics_path.clone(),
         app: app_config.app.to_string(),
         patterns,
         routes: routes.clone(),
@@ -174,13 +209,9 @@ pub(crate) fn run(args: ServeArgs, registry: Registry) -> anyhow::Result<ExitCod
             .then(|| Recycle::new(args.max_requests, args.max_requests_jitter, stop_tx.clone())),
     });
     let settings = ServerSettings {
-        limits: HeadLimits {
-            request_line: args.limit_request_line,
-            fields: args.limit_request_fields,
-            field_size: args.limit_request_field_size,
-        },
-        keep_alive: Duration::from_secs(args.keep_alive.max(1)),
-        graceful_timeout: Duration::from_secs(args.graceful_timeout),
+        limits: args.limits,
+        keep_alive: args.keep_alive,
+        graceful_timeout: args.graceful_timeout,
     };
 
     let who = worker_id.map_or(String::new(), |id| format!("Worker {id}: "));

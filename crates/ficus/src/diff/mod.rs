@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use ficus_parity::requests::{self, Request};
-use ficus_parity::{Difference, normalise, verdict};
+use ficus_parity::{Difference, judge, normalise};
 
 pub(crate) mod runner;
 
@@ -72,15 +72,21 @@ pub(crate) fn run(args: DiffOptions, registry: Registry) -> anyhow::Result<()> {
             (Some(route), Some(handler)) => runner.rules_for(route, handler),
             _ => Default::default(),
         };
-        let django = normalise(&trio.django, &route_rules);
-        let again = normalise(&trio.django_again, &route_rules);
         let (verdict_name, differences, noise) = match &trio.rust {
             Some(rust) => {
-                let found = verdict(&django, &again, &normalise(rust, &route_rules));
+                let found = judge(
+                    [&trio.django, &trio.django_again, rust],
+                    &route_rules,
+                    request.byte_for_byte,
+                );
                 let name = if found.matches() { "match" } else { "differ" };
                 (name, found.differences, found.noise)
             }
-            None => ("django", Vec::new(), ficus_parity::compare(&django, &again)),
+            None => {
+                let django = normalise(&trio.django, &route_rules);
+                let again = normalise(&trio.django_again, &route_rules);
+                ("django", Vec::new(), ficus_parity::compare(&django, &again))
+            }
         };
         outcomes.push(Outcome {
             file,

@@ -52,6 +52,12 @@ pub(crate) struct BadRequestPage(pub(crate) String);
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ForbiddenPage;
 
+/// An error page rendered as Django's `@requires_csrf_token` views render theirs
+/// (`page_not_found`, `permission_denied`): the CSRF cookie a `{% csrf_token %}` in it asked
+/// for, and its `Vary: Cookie`, are written by the view, before any middleware adds its headers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RequiresCsrfToken;
+
 impl Error {
     /// A failure in the view's own words: `Err(Error::internal("no author for article 7"))?`.
     pub fn internal(message: impl Into<String>) -> Self {

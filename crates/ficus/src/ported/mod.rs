@@ -30,7 +30,7 @@ use http_body_util::BodyExt;
 use crate::conventions::{Conventions, Middleware};
 use crate::db::Database;
 use crate::routes::summary::UrlPattern;
-use error::{BadRequestPage, ForbiddenPage};
+use error::{BadRequestPage, ForbiddenPage, RequiresCsrfToken};
 use extract::Kwargs;
 use python::{PythonCalls, ServerError};
 use request::settings::{Unsupported, WebSettings};
@@ -224,9 +224,9 @@ impl Dispatcher {
         }
         // What the middleware add, each in its turn: the header order is Django's.
         let state = slot.made();
-        if self.registry.csrf_protect.contains(name)
-            && let Some(state) = &state
-        {
+        let view_writes_csrf = self.registry.csrf_protect.contains(name)
+            || response.extensions().get::<RequiresCsrfToken>().is_some();
+        if view_writes_csrf && let Some(state) = &state {
             request::finish(state, Middleware::Csrf, &mut response).await;
         }
         for &middleware in self.conventions.response_phase() {

@@ -299,6 +299,21 @@ def page(status):
         return default_page(status)
 
 
+def not_found_page(path):
+    """handler404's answer for a Rust handler's not_found() when the migration has not ported
+    404.html: the project's page for this path, as an anonymous request sees it."""
+    from django.http import Http404, HttpRequest
+    from django.urls import get_resolver
+
+    request = HttpRequest()
+    request.method = "GET"
+    request.path = request.path_info = path
+    request.META["SERVER_NAME"] = "localhost"
+    request.META["SERVER_PORT"] = "80"
+    response = get_resolver().resolve_error_handler(404)(request, Http404())
+    return response.status_code, response["Content-Type"], bytes(response.content)
+
+
 def csrf_failure(reason, method, path):
     """CSRF_FAILURE_VIEW's answer for a refused request: (status, content type, body)."""
     from django.http import HttpRequest

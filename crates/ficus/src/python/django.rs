@@ -63,6 +63,16 @@ pub(crate) fn csrf_failure(
     Ok((status, content_type, bytes::Bytes::from(body)))
 }
 
+/// Django's `handler404` page for `path`, rendered for an anonymous request: status, type, body.
+pub(crate) fn not_found_page(py: Python<'_>, path: &str) -> PyResult<(u16, String, bytes::Bytes)> {
+    let module = module(py).map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.0))?;
+    let (status, content_type, body): (u16, String, Vec<u8>) = module
+        .getattr("not_found_page")?
+        .call1((path,))?
+        .extract()?;
+    Ok((status, content_type, bytes::Bytes::from(body)))
+}
+
 /// Reads the settings; the application must have been loaded (django.setup() has run).
 pub(crate) fn facts(py: Python<'_>) -> Result<DjangoFacts, InspectError> {
     let json = call(py, "facts")?;

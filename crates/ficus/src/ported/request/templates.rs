@@ -25,7 +25,7 @@ use ficus_django::messages::MessageValue;
 use super::RequestState;
 use super::auth::User;
 use super::urls::Urls;
-use crate::ported::error::Error;
+use crate::ported::error::{Error, RequiresCsrfToken};
 
 /// Marks where a page shows a CSRF token; replaced after rendering, so a token (and the cookie
 /// that goes with it) exists only for pages that show one. Control characters never occur in
@@ -92,9 +92,35 @@ pub struct Templates(pub(crate) Arc<RequestState>);
 impl Templates {
     /// `raise Http404`: the project's `404.html` with status 404, rendered for this request as
     /// Django's `page_not_found` renders it (the layout sees the user).
+    ///
+    /// A migration that has not ported `404.html` answers with the page Django's `handler404`
+    /// renders for this path, as for an anonymous request (the user is Django's to load).
     pub async fn not_found(&self) -> Result<Response, Error> {
+        if self.0.web.templates.env.get_template("404.html").is_err() {
+            return self.django_not_found().await;
+        }
         let mut page = self.render("404.html", Value::from(())).await?;
         *page.status_mut() = http::StatusCode::NOT_FOUND;
+        page.extensions_mut().insert(RequiresCsrfToken);
+        Ok(page)
+    }
+
+    async fn django_not_found(&self) -> Result<Response, Error> {
+        let path = self.0.facts.path.clone();
+        let (status, content_type, body) = self
+            .0
+            .web
+            .python
+            .call(move |py| crate::python::django::not_found_page(py, &path))
+            .await?;
+        let mut page = (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND),
+            body,
+        )
+            .into_response();
+        if let Ok(value) = http::HeaderValue::from_str(&content_type) {
+            page.headers_mut().insert(header::CONTENT_TYPE, value);
+        }
         Ok(page)
     }
 
@@ -110,6 +136,7 @@ impl Templates {
         {
             Ok(mut page) => {
                 *page.status_mut() = StatusCode::FORBIDDEN;
+                page.extensions_mut().insert(RequiresCsrfToken);
                 Some(page)
             }
             Err(err) => {
