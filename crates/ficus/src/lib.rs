@@ -31,6 +31,9 @@
 //! - plain parts: `config`, `conventions` (what Django's middleware adds), `db`, `body`,
 //!   `cookies`, `traffic_log`; and the parity engine, a crate of its own (`ficus-parity`) that
 //!   only compares answers it is given.
+//!
+//! Beside the library: `src/bin/ficus-engine.rs`, the engine with no ported view (the drop-in
+//! server on its own), which the engine's integration tests in `tests/` run.
 
 // The porting toolkit and the parity engine are public (through `prelude`, and for a
 // migration's parity tests); everything else is the engine's own.

@@ -203,7 +203,7 @@ fn sigterm_lets_every_worker_finish_in_flight_requests_then_exits_0() {
 
 #[test]
 fn a_worker_that_cannot_start_stops_the_server_with_its_reason() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ficus"))
+    let out = std::process::Command::new(support::binary())
         .args([
             "serve",
             "no_such_module",

@@ -464,9 +464,12 @@ fn a_symlink_out_of_the_static_root_is_not_followed() {
 }
 
 fn ficus_start_error(args: &[&str], env: &[(&str, &str)]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_ficus"))
-        .arg("serve")
-        .args(args)
+    let mut command = Command::new(support::binary());
+    command.arg("serve").args(args);
+    if !args.contains(&"--routes") {
+        command.args(["--routes", support::django_only_routes()]);
+    }
+    let output = command
         .args(["-b", support::ANY_PORT])
         .envs(env.iter().copied())
         .env_remove("VIRTUAL_ENV")

@@ -1,5 +1,6 @@
 //! Pins the request-to-environ mapping (`src/wsgi/environ.rs`) as a property, over real sockets
-//! against the real binary serving `tests/pyapps/edge.py`, whose default path echoes the environ.
+//! against the real binary serving `crates/ficus/tests/pyapps/edge.py`, whose default path
+//! echoes the environ.
 //!
 //! Whatever method, percent-escaped path, query, header fields (underscored, repeated, mixed
 //! case, obs-text) and body a client sends, the server answers with a well-formed HTTP/1.1 status

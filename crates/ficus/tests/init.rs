@@ -193,7 +193,7 @@ fn a_startproject_site_becomes_a_migration_that_serves_its_ported_route() {
 
     let venv = support::venv().display().to_string();
     let engine = support::repo().join("crates/ficus").display().to_string();
-    let init = run(Command::new(env!("CARGO_BIN_EXE_ficus"))
+    let init = run(Command::new(support::binary())
         .args(["init", "--venv", &venv, "--ficus-path", &engine])
         .arg(&site)
         .env_remove("VIRTUAL_ENV"));
@@ -349,7 +349,7 @@ fn a_startproject_site_becomes_a_migration_that_serves_its_ported_route() {
 }
 
 fn init_error(dir: &Path, extra: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ficus"))
+    let out = Command::new(support::binary())
         .arg("init")
         .args(extra)
         .arg(dir)
@@ -392,7 +392,7 @@ fn init_refuses_what_it_cannot_follow_in_one_sentence_and_never_overwrites() {
     // A file the team already has stays as it is, and the run says so.
     std::fs::write(site.join("Makefile"), "# ours\n").expect("Makefile");
     let venv = support::venv().display().to_string();
-    let out = run(Command::new(env!("CARGO_BIN_EXE_ficus"))
+    let out = run(Command::new(support::binary())
         .args(["init", "--venv", &venv])
         .arg(&site)
         .env_remove("VIRTUAL_ENV"));
@@ -403,7 +403,7 @@ fn init_refuses_what_it_cannot_follow_in_one_sentence_and_never_overwrites() {
         std::fs::read_to_string(site.join("Makefile")).expect("Makefile"),
         "# ours\n"
     );
-    let again = run(Command::new(env!("CARGO_BIN_EXE_ficus"))
+    let again = run(Command::new(support::binary())
         .args(["init", "--venv", &venv])
         .arg(&site)
         .env_remove("VIRTUAL_ENV"));

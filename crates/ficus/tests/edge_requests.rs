@@ -1,5 +1,5 @@
 //! PEP 3333 corners and awkward requests, over real sockets against a raw WSGI app
-//! (`tests/pyapps/edge.py`) served by ficus.
+//! (`crates/ficus/tests/pyapps/edge.py`) served by ficus.
 
 mod support;
 
