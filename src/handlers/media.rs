@@ -232,13 +232,7 @@ pub async fn upload(
 
 /// Replaces `media.views.serve_file` (`GET /media/files/<path:name>`): the stored file as
 /// `FileResponse` sends it, or the project's 404 page for a name outside MEDIA_ROOT or no file.
-pub async fn serve_file(
-    Kwarg(name): Kwarg<String>,
-    storage: Storage,
-    templates: Templates,
-) -> Result<Response, Error> {
-    match storage.file_response(&name).await? {
-        Some(file) => Ok(file.into_response()),
-        None => templates.not_found().await,
-    }
+pub async fn serve_file(Kwarg(name): Kwarg<String>, storage: Storage) -> Result<Response, Error> {
+    let file = storage.file_response(&name).await?.ok_or(Error::NotFound)?;
+    Ok(file.into_response())
 }

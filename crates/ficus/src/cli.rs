@@ -270,6 +270,23 @@ pub(crate) struct InspectArgs {
     pub live: ServerArgs,
 }
 
+impl InitArgs {
+    /// The plain options `init` runs with (clap refuses both engine sources at once).
+    pub(crate) fn resolved(&self) -> crate::init::InitOptions {
+        use crate::init::EngineSource;
+        let engine = match (&self.ficus_git, &self.ficus_path) {
+            (Some(url), _) => EngineSource::Git(url.clone()),
+            (None, Some(path)) => EngineSource::Path(path.clone()),
+            (None, None) => EngineSource::ThisCheckout,
+        };
+        crate::init::InitOptions {
+            dir: self.dir.clone(),
+            engine,
+            venv: self.venv.clone(),
+        }
+    }
+}
+
 impl ServeArgs {
     /// The plain options `serve` runs with.
     pub(crate) fn resolved(&self) -> crate::serve::ServeOptions {

@@ -141,6 +141,6 @@ where
         cli::Command::Check(args) => done(inspect::check(args.resolved(), &registry)),
         cli::Command::Diff(args) => done(diff::run(args.resolved(), registry)),
         cli::Command::Reload(args) => done(state::reload(args.resolved())),
-        cli::Command::Init(args) => done(init::run(args)),
+        cli::Command::Init(args) => done(init::run(args.resolved())),
     }
 }

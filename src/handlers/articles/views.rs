@@ -138,10 +138,7 @@ pub async fn article_list(
                 .bind(slug)
                 .fetch_optional()
                 .await?;
-            match tag {
-                Some(tag) => Some(tag),
-                None => return templates.not_found().await,
-            }
+            Some(tag.ok_or(Error::NotFound)?)
         }
     };
     let filter = if tag.is_some() {
@@ -164,7 +161,7 @@ pub async fn article_list(
     let number = match query.get("page").map(py_int) {
         None => 1,
         Some(PyInt::Value(n)) if (1..=i128::from(num_pages)).contains(&n) => n as i64,
-        Some(_) => return templates.not_found().await,
+        Some(_) => return Err(Error::NotFound),
     };
     let offset = (number - 1) * ARTICLES_PER_PAGE;
     let rows: Vec<ArticleRow> = tag_id
@@ -209,9 +206,7 @@ pub async fn article_page(
     State(db): State<Database>,
     templates: Templates,
 ) -> Result<Response, Error> {
-    let Some(article) = find_article(&db, &slug).await? else {
-        return templates.not_found().await;
-    };
+    let article = find_article(&db, &slug).await?.ok_or(Error::NotFound)?;
     db.query("UPDATE articles_article SET view_count = view_count + 1 WHERE id = $1")
         .bind(article.id)
         .execute()
@@ -229,9 +224,7 @@ pub async fn comment(
     messages: Messages,
     Form(data): Form,
 ) -> Result<Response, Error> {
-    let Some(article) = find_article(&db, &slug).await? else {
-        return templates.not_found().await;
-    };
+    let article = find_article(&db, &slug).await?.ok_or(Error::NotFound)?;
     let (form, cleaned) = CommentForm::bind(&data);
     if let Some((author_name, body)) = cleaned {
         db.query(

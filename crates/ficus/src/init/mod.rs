@@ -12,7 +12,6 @@ use std::process::Command;
 
 use regex::Regex;
 
-use crate::cli::InitArgs;
 use crate::config::absolute;
 
 /// The pyo3 the engine is built with. The migration depends on it directly (pyo3's build
@@ -72,18 +71,40 @@ struct Found {
     wsgi: String,
 }
 
+/// What `ficus init` runs with, resolved from the command line.
+#[derive(Debug, Clone)]
+pub(crate) struct InitOptions {
+    /// The directory holding `manage.py`.
+    pub(crate) dir: PathBuf,
+    /// Where the new migration takes the engine from.
+    pub(crate) engine: EngineSource,
+    /// The venv to check for Django (else `.venv` or `venv` beside `manage.py`, when present).
+    pub(crate) venv: Option<PathBuf>,
+}
+
+/// Where a new migration's `Cargo.toml` takes the engine from.
+#[derive(Debug, Clone)]
+pub(crate) enum EngineSource {
+    /// This checkout of the engine (the default).
+    ThisCheckout,
+    /// A path dependency (`--ficus-path`).
+    Path(PathBuf),
+    /// A git dependency (`--ficus-git`).
+    Git(String),
+}
+
 /// `ficus init`: writes the migration's files beside `manage.py`, prints what it wrote and what
 /// it left alone, and what to do next.
-pub(crate) fn run(args: InitArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: InitOptions) -> anyhow::Result<()> {
     let dir = absolute(&args.dir);
     let found = inspect(&dir)?;
     if let Some(venv) = venv(&dir, args.venv.as_deref()) {
         check_django(&venv)?;
     }
-    let engine = match (&args.ficus_git, &args.ficus_path) {
-        (Some(url), _) => format!("{{ git = \"{url}\" }}"),
-        (None, Some(path)) => format!("{{ path = \"{}\" }}", absolute(path).display()),
-        (None, None) => format!("{{ path = \"{}\" }}", env!("CARGO_MANIFEST_DIR")),
+    let engine = match &args.engine {
+        EngineSource::Git(url) => format!("{{ git = \"{url}\" }}"),
+        EngineSource::Path(path) => format!("{{ path = \"{}\" }}", absolute(path).display()),
+        EngineSource::ThisCheckout => format!("{{ path = \"{}\" }}", env!("CARGO_MANIFEST_DIR")),
     };
     let project = project_name(&dir, &found);
     let files = files(&dir, &found, &project, &engine);

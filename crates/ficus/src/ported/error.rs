@@ -32,6 +32,11 @@ pub enum Error {
         "The request's session was deleted before the request completed. The user may have logged out in a concurrent request, for example."
     )]
     SessionInterrupted,
+    /// `raise Http404` (what `get_object_or_404` and an out-of-range page do): the project's
+    /// 404 page for this request, as [`Templates::not_found`](super::Templates::not_found)
+    /// renders it: `let tag = row.ok_or(Error::NotFound)?;`.
+    #[error("not found")]
+    NotFound,
     /// `raise PermissionDenied` (what `@permission_required(..., raise_exception=True)` does
     /// for a user without the permission): the project's `handler403` page.
     #[error("permission denied")]
@@ -52,6 +57,10 @@ pub(crate) struct BadRequestPage(pub(crate) String);
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ForbiddenPage;
 
+/// A response that asks the dispatcher for the project's 404 page.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NotFoundPage;
+
 /// An error page rendered as Django's `@requires_csrf_token` views render theirs
 /// (`page_not_found`, `permission_denied`): the CSRF cookie a `{% csrf_token %}` in it asked
 /// for, and its `Vary: Cookie`, are written by the view, before any middleware adds its headers.
@@ -70,6 +79,11 @@ impl IntoResponse for Error {
         match self {
             // The pool's own answers (503 when every Python thread is busy) stand as they are.
             Error::Python(err) => err.into_response(),
+            Error::NotFound => {
+                let mut response = http::StatusCode::NOT_FOUND.into_response();
+                response.extensions_mut().insert(NotFoundPage);
+                response
+            }
             Error::PermissionDenied => {
                 let mut response = http::StatusCode::FORBIDDEN.into_response();
                 response.extensions_mut().insert(ForbiddenPage);
@@ -116,6 +130,13 @@ mod tests {
         let response = err.into_response();
         assert_eq!(response.status(), 500);
         assert!(response.extensions().get::<ServerError>().is_some());
+    }
+
+    #[test]
+    fn not_found_asks_the_dispatcher_for_the_projects_404_page() {
+        let response = Error::NotFound.into_response();
+        assert_eq!(response.status(), 404);
+        assert!(response.extensions().get::<NotFoundPage>().is_some());
     }
 
     #[test]

@@ -30,7 +30,7 @@ use http_body_util::BodyExt;
 use crate::conventions::{Conventions, Middleware};
 use crate::db::Database;
 use crate::routes::summary::UrlPattern;
-use error::{BadRequestPage, ForbiddenPage, RequiresCsrfToken};
+use error::{BadRequestPage, ForbiddenPage, NotFoundPage, RequiresCsrfToken};
 use extract::Kwargs;
 use python::{PythonCalls, ServerError};
 use request::settings::{Unsupported, WebSettings};
@@ -173,6 +173,8 @@ impl Dispatcher {
         B::Error: Into<axum::BoxError>,
     {
         let slot = Slot::new(Some(self.web.clone()), secure);
+        // For a 404 page of a handler that never read the request (a cheap, shared copy).
+        let uri = request.uri().clone();
         let mut response = match self.registry.get(name) {
             Some(endpoint) => {
                 tracing::debug!(
@@ -197,6 +199,16 @@ impl Dispatcher {
         if let Some(BadRequestPage(reason)) = response.extensions().get::<BadRequestPage>() {
             tracing::warn!("Bad Request: {reason}");
             response = self.conventions.bad_request().map(axum::body::Body::from);
+        }
+        if response.extensions().get::<NotFoundPage>().is_some() {
+            // `raise Http404`: the project's 404 page for this request, as page_not_found.
+            let page = match slot.made() {
+                Some(state) => request::templates::Templates(state).not_found().await,
+                None => {
+                    request::templates::django_not_found(&self.web, uri.path().to_owned()).await
+                }
+            };
+            response = page.into_response();
         }
         if response.extensions().get::<ForbiddenPage>().is_some() {
             // A handler that checked a permission has read the user, so its state exists.

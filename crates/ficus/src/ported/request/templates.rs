@@ -97,30 +97,11 @@ impl Templates {
     /// renders for this path, as for an anonymous request (the user is Django's to load).
     pub async fn not_found(&self) -> Result<Response, Error> {
         if self.0.web.templates.env.get_template("404.html").is_err() {
-            return self.django_not_found().await;
+            return django_not_found(&self.0.web, self.0.facts.path.clone()).await;
         }
         let mut page = self.render("404.html", Value::from(())).await?;
         *page.status_mut() = http::StatusCode::NOT_FOUND;
         page.extensions_mut().insert(RequiresCsrfToken);
-        Ok(page)
-    }
-
-    async fn django_not_found(&self) -> Result<Response, Error> {
-        let path = self.0.facts.path.clone();
-        let (status, content_type, body) = self
-            .0
-            .web
-            .python
-            .call(move |py| crate::python::django::not_found_page(py, &path))
-            .await?;
-        let mut page = (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND),
-            body,
-        )
-            .into_response();
-        if let Ok(value) = http::HeaderValue::from_str(&content_type) {
-            page.headers_mut().insert(header::CONTENT_TYPE, value);
-        }
         Ok(page)
     }
 
@@ -301,4 +282,22 @@ impl Object for MessagesValue {
         let messages = self.state.messages_for_page(true);
         Enumerator::Values(messages.into_iter().map(MessageValue::value).collect())
     }
+}
+
+/// The page Django's `handler404` renders for `path`, as for an anonymous request: the 404 of a
+/// migration that has not ported `404.html`.
+pub(crate) async fn django_not_found(web: &super::Web, path: String) -> Result<Response, Error> {
+    let (status, content_type, body) = web
+        .python
+        .call(move |py| crate::python::django::not_found_page(py, &path))
+        .await?;
+    let mut page = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND),
+        body,
+    )
+        .into_response();
+    if let Ok(value) = http::HeaderValue::from_str(&content_type) {
+        page.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    Ok(page)
 }
