@@ -9,6 +9,15 @@
 //!
 //! What it must not do: answer the request. The engine turns a [`LimitError`] into Django's 400.
 
+/// Whether a request's Content-Type is `multipart/form-data`, as `HttpRequest._load_post_and_files`
+/// tells (the media type only, any case, parameters aside).
+pub fn is_multipart(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("multipart/form-data"))
+}
+
 /// Django's upload limits; None is "no limit", as the settings allow.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Limits {

@@ -85,7 +85,7 @@ impl Conventions {
         let multipart = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(crate::ported::request::upload::is_multipart);
+            .is_some_and(ficus_django::forms::is_multipart);
         if let (Some(limit), Some(length)) = (self.data_upload_max_memory_size, declared)
             && length > limit
             && !multipart

@@ -143,7 +143,7 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
             .map_err(|e| anyhow::anyhow!("cannot prepare the WSGI bridge: {e}"))?;
         // For the dashboard's progress; a project that is not Django has no URL patterns.
         let patterns = django::url_patterns(py).unwrap_or_default();
-        let web = django::web(py);
+        let web = django::web::<crate::ported::request::settings::WebSettings>(py);
         Ok((wsgi, loaded.static_files, django::facts(py), patterns, web))
     })?;
 

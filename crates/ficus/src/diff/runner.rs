@@ -82,7 +82,7 @@ impl Runner {
             Ok((
                 wsgi,
                 django::facts(py)?,
-                django::web(py)?,
+                django::web::<crate::ported::request::settings::WebSettings>(py)?,
                 django::url_patterns(py)?,
             ))
         })?;

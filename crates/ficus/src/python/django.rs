@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use crate::conventions::Conventions;
 use crate::db::DatabaseSettings;
-use crate::ported::request::settings::WebSettings;
 use crate::routes::summary::UrlPattern;
 
 const SOURCE: &str = include_str!("django.py");
@@ -42,8 +41,10 @@ fn call(py: Python<'_>, function: &str) -> Result<String, InspectError> {
         .map_err(|e| InspectError(e.to_string()))
 }
 
-/// The settings ported views follow (sessions, CSRF, users, messages, uploads, templates).
-pub(crate) fn web(py: Python<'_>) -> Result<WebSettings, InspectError> {
+/// The settings ported views follow (sessions, CSRF, users, messages, uploads, templates), read
+/// into the porting toolkit's own type (`ported::request::settings::WebSettings`; this layer
+/// does not know it).
+pub(crate) fn web<T: serde::de::DeserializeOwned>(py: Python<'_>) -> Result<T, InspectError> {
     let json = call(py, "web")?;
     serde_json::from_str(&json).map_err(|e| InspectError(e.to_string()))
 }

@@ -115,13 +115,7 @@ impl<S: Send + Sync> FromRequest<S> for Multipart {
     }
 }
 
-/// Whether a request's Content-Type is `multipart/form-data`, as Django tells.
-pub(crate) fn is_multipart(content_type: &str) -> bool {
-    content_type
-        .split(';')
-        .next()
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("multipart/form-data"))
-}
+pub(crate) use ficus_django::forms::is_multipart;
 
 /// `MultiPartParser(...).parse()`: the body read to its end, files to temporary files.
 pub(crate) async fn parse(
