@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use ficus::parity::Runner;
-use ficus::parity::requests::{self, Request};
+use ficus::parity::requests::Request;
 use ficus::parity::{Verdict, judge, normalise};
 use ficus::prelude::Database;
 use ficus::prelude::Registry;
@@ -24,10 +24,6 @@ use ficus::prelude::{Kwarg, QueryDict};
 use legacy_migration::handlers::{articles, legacy};
 use libtest_mimic::{Arguments, Failed, Trial};
 use support::in_process::{detail_with_a_renamed_field, rewrite_json};
-
-fn lists() -> PathBuf {
-    support::repo().join("tests/requests")
-}
 
 fn snapshots() -> PathBuf {
     support::repo().join("tests/snapshots/parity")
@@ -57,7 +53,7 @@ fn main() {
 
     let mut trials = Vec::new();
     let mut expected = BTreeSet::new();
-    for (list, requests) in request_lists() {
+    for (list, requests) in support::request_lists() {
         for request in requests {
             expected.insert(format!("{}.snap", snapshot_name(&list, &request.name)));
             let (runner, list) = (runner.clone(), list.clone());
@@ -79,26 +75,6 @@ fn main() {
     let conclusion = libtest_mimic::run(&args, trials);
     drop(site);
     conclusion.exit();
-}
-
-fn request_lists() -> Vec<(String, Vec<Request>)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(lists())
-        .expect("tests/requests")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|file| {
-            let stem = file
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            (stem, requests::read(&file).expect("a valid request list"))
-        })
-        .collect()
 }
 
 fn run(

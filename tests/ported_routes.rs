@@ -18,9 +18,7 @@
 
 mod support;
 
-use std::path::PathBuf;
-
-use ficus::parity::requests::{self, Request};
+use ficus::parity::requests::Request;
 use ficus::parity::{Answer, Normalised, Rules, Selector, normalise, normalise_exact};
 use libtest_mimic::{Arguments, Failed, Trial};
 use regex::Regex;
@@ -28,7 +26,7 @@ use support::{Logins, Response, Server, Site};
 
 fn main() {
     let args = Arguments::from_args();
-    let mut trials: Vec<Trial> = request_lists()
+    let mut trials: Vec<Trial> = support::request_lists()
         .into_iter()
         .map(|(list, requests)| {
             Trial::test(format!("{list}::answers_as_django_does"), move || {
@@ -65,28 +63,6 @@ fn main() {
         })
     }));
     libtest_mimic::run(&args, trials).exit();
-}
-
-fn request_lists() -> Vec<(String, Vec<Request>)> {
-    let dir = support::repo().join("tests/requests");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/requests")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|path| {
-            let list = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let requests = requests::read(&path).unwrap_or_else(|e| panic!("{e}"));
-            (list, requests)
-        })
-        .collect()
 }
 
 struct Pair {

@@ -173,12 +173,7 @@ fn exact_body(answer: &Answer, rules: &Rules) -> (Body, bool) {
     if !rules.redact.is_empty()
         && let Ok(mut value) = serde_json::from_slice::<Value>(&answer.body)
     {
-        let replacement = Value::String("[redacted]".into());
-        let redacted: usize = rules
-            .redact
-            .iter()
-            .map(|selector| selector.redact(&mut value, &replacement))
-            .sum();
+        let redacted = redact(&mut value, rules);
         if redacted > 0 {
             filter_strings(&mut value, &rules.filters);
             return (
@@ -242,12 +237,7 @@ fn body(answer: &Answer, rules: &Rules) -> (Body, bool) {
     if (mime == "application/json" || mime.ends_with("+json"))
         && let Ok(mut value) = serde_json::from_slice::<Value>(&answer.body)
     {
-        let replacement = Value::String("[redacted]".into());
-        let redacted: usize = rules
-            .redact
-            .iter()
-            .map(|selector| selector.redact(&mut value, &replacement))
-            .sum();
+        let redacted = redact(&mut value, rules);
         let filtered = filter_strings(&mut value, &rules.filters);
         let style = json_style(&answer.body);
         return (
@@ -270,6 +260,16 @@ fn body(answer: &Answer, rules: &Rules) -> (Body, bool) {
         return (Body::Text { text: filtered }, rewritten);
     }
     (digest(&answer.body), false)
+}
+
+/// Replaces what the route's selectors pick with `"[redacted]"`; how many values it replaced.
+fn redact(value: &mut Value, rules: &Rules) -> usize {
+    let replacement = Value::String("[redacted]".into());
+    rules
+        .redact
+        .iter()
+        .map(|selector| selector.redact(value, &replacement))
+        .sum()
 }
 
 /// Applies the filters to every string in a JSON value; returns how many strings changed.
