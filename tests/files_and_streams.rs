@@ -123,7 +123,7 @@ fn post_multipart(addr: std::net::SocketAddr, body: &[u8]) -> Response {
 }
 
 /// What is random on each side, masked: the stored name's suffix (`get_available_name`), and a
-/// new CSRF cookie and the token a page masks with it.
+/// new CSRF cookie, its expiry, and the token a page masks with it.
 fn masked(text: &str) -> String {
     let text = Regex::new(r"_[0-9A-Za-z]{7}(\.|\x22|$)")
         .unwrap()
@@ -131,6 +131,10 @@ fn masked(text: &str) -> String {
     let text = Regex::new(r"csrftoken=[0-9A-Za-z]{32}")
         .unwrap()
         .replace_all(&text, "csrftoken=<secret>");
+    // The cookie's expiry is a second-resolution clock: the two sides answer a moment apart.
+    let text = Regex::new(r"(?i)expires=[^;]+")
+        .unwrap()
+        .replace_all(&text, "expires=<date>");
     Regex::new(r#"name="csrfmiddlewaretoken" value="[0-9A-Za-z]{64}""#)
         .unwrap()
         .replace_all(&text, "<token>")
