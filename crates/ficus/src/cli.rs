@@ -132,16 +132,21 @@ pub(crate) struct ServeArgs {
     #[arg(long = "keep-alive", default_value_t = 5)]
     pub keep_alive: u64,
 
-    /// Longest request line, in bytes (414 beyond it).
+    /// Longest request line, in bytes (414 beyond it; 0 is unlimited, at most 8190).
     #[arg(long = "limit-request-line", default_value_t = 4094)]
     pub limit_request_line: usize,
 
-    /// Most header fields in a request (431 beyond it).
+    /// Most header fields in a request (431 beyond it; 0 is the most, 32768).
     #[arg(long = "limit-request-fields", default_value_t = 100)]
     pub limit_request_fields: usize,
 
-    /// Longest header field, name and value, in bytes (431 beyond it).
-    #[arg(long = "limit-request-field-size", default_value_t = 8190)]
+    /// Longest header field line, CRLF included, in bytes (431 beyond it; 0 is the default).
+    // gunicorn spells it with an underscore; both are taken.
+    #[arg(
+        long = "limit-request-field-size",
+        alias = "limit-request-field_size",
+        default_value_t = 8190
+    )]
     pub limit_request_field_size: usize,
 
     /// Largest request body, in bytes (413 beyond it).
@@ -302,11 +307,11 @@ impl ServeArgs {
             timeout: Duration::from_secs(self.timeout.max(1)),
             graceful_timeout: Duration::from_secs(self.graceful_timeout),
             keep_alive: Duration::from_secs(self.keep_alive.max(1)),
-            limits: crate::server::guard::HeadLimits {
-                request_line: self.limit_request_line,
-                fields: self.limit_request_fields,
-                field_size: self.limit_request_field_size,
-            },
+            limits: crate::server::guard::HeadLimits::gunicorn(
+                self.limit_request_line,
+                self.limit_request_fields,
+                self.limit_request_field_size,
+            ),
             max_body_size: self.max_body_size,
             shadow_log: self.shadow_log.clone(),
             shadow_log_max_bytes: self.shadow_log_max_bytes,

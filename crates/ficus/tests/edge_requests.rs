@@ -485,3 +485,113 @@ fn requests_gunicorn_refuses_are_400_before_the_application_runs() {
     assert_eq!(env["REQUEST_METHOD"], "GET");
     drop(dir);
 }
+
+#[test]
+fn refusals_inside_a_chunked_body_are_400_and_the_application_never_sees_the_body() {
+    let (server, _dir) = edge_server(&[]);
+    let chunked = |size_line: &str, trailers: &str| {
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n{size_line}\r\n{trailers}\r\n"
+        )
+    };
+    let refused = [
+        (chunked("0 ", ""), "Invalid chunk size"),
+        (chunked("0\t", ""), "Invalid chunk size"),
+        (
+            chunked("0", "Host: y\r\n"),
+            "Host is not allowed in trailers",
+        ),
+        (
+            chunked("0", "X-Sum: 1\r\ncontent-length: 3\r\n"),
+            "Content-Length is not allowed in trailers",
+        ),
+        (
+            chunked("0", "Authorization: Basic eA==\r\n"),
+            "Authorization is not allowed in trailers",
+        ),
+    ];
+    for (raw, reason) in refused {
+        let (response, _) = parse_response(&exchange(server.addr, raw.as_bytes()), false);
+        assert_eq!(response.status, 400, "{raw:?}");
+        assert!(
+            response.text().contains(reason),
+            "{raw:?}: {}",
+            response.text()
+        );
+        assert_eq!(response.header("connection"), Some("close"));
+    }
+    // What gunicorn takes: whitespace before an extension, and ordinary trailer fields.
+    for raw in [
+        chunked("0 ;ext=1", "Connection: close\r\n"),
+        chunked("0", "X-Checksum: 900150983cd24fb0\r\n"),
+    ] {
+        let raw = raw.replace("Host: x\r\n", "Host: x\r\nConnection: close\r\n");
+        let (response, _) = parse_response(&exchange(server.addr, raw.as_bytes()), false);
+        assert_eq!(response.status, 200, "{raw:?}: {}", response.text());
+        assert_eq!(response.json()["body"], "abc");
+    }
+    assert_eq!(get(server.addr, "/keep").status, 200);
+}
+
+#[test]
+fn a_field_line_counts_its_crlf_and_a_field_size_of_zero_is_the_default() {
+    for limit in [&["--limit-request-field-size", "0"][..], &[][..]] {
+        let (server, _dir) = edge_server(limit);
+        let field = |value_len: usize| {
+            format!(
+                "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX: {}\r\n\r\n",
+                "v".repeat(value_len)
+            )
+        };
+        // "X: " + value + CRLF = 8190 bytes fits; one more byte is gunicorn's 431.
+        let fits = field(8190 - 5);
+        let (response, _) = parse_response(&exchange(server.addr, fits.as_bytes()), false);
+        assert_eq!(response.status, 200, "{limit:?}");
+        assert_eq!(response.json()["HTTP_X"].as_str().map(str::len), Some(8185));
+        let over = field(8190 - 4);
+        let (response, _) = parse_response(&exchange(server.addr, over.as_bytes()), false);
+        assert_eq!(response.status, 431, "{limit:?}");
+    }
+}
+
+#[test]
+fn secure_scheme_headers_that_disagree_are_400_from_a_trusted_proxy() {
+    let (server, _dir) = edge_server(&[]);
+    let with =
+        |headers: &str| format!("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n");
+    let (response, _) = parse_response(
+        &exchange(
+            server.addr,
+            with("X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n").as_bytes(),
+        ),
+        false,
+    );
+    assert_eq!(response.status, 400);
+    assert!(response.text().contains("Contradictory scheme headers"));
+    for (headers, scheme) in [
+        (
+            "X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: on\r\n",
+            "https",
+        ),
+        (
+            "X-Forwarded-Proto: http\r\nX-Forwarded-Ssl: off\r\n",
+            "http",
+        ),
+        ("X-Forwarded-Protocol: ssl\r\n", "https"),
+    ] {
+        let (response, _) = parse_response(&exchange(server.addr, with(headers).as_bytes()), false);
+        assert_eq!(response.status, 200, "{headers}");
+        assert_eq!(response.json()["wsgi.url_scheme"], scheme, "{headers}");
+    }
+    // Only a trusted peer is listened to: from one nobody trusts, nothing is refused.
+    let (untrusting, _dir) = edge_server(&["--forwarded-allow-ips", "10.9.9.9"]);
+    let (response, _) = parse_response(
+        &exchange(
+            untrusting.addr,
+            with("X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n").as_bytes(),
+        ),
+        false,
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json()["wsgi.url_scheme"], "http");
+}

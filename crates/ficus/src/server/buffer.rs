@@ -10,7 +10,8 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::errors::page;
-use super::shared::Shared;
+use super::guard::Verdicts;
+use super::shared::{Connection, Shared};
 use crate::body::Body;
 use crate::shadow::COPY_CAP;
 
@@ -28,6 +29,7 @@ pub(super) async fn buffer_body(
     mut incoming: Incoming,
     limit: u64,
     deadline: Duration,
+    verdicts: &Verdicts,
 ) -> Result<Bytes, Response<Body>> {
     let deadline = tokio::time::Instant::now() + deadline;
     let mut first: Option<Bytes> = None;
@@ -43,11 +45,16 @@ pub(super) async fn buffer_body(
             }
             Ok(None) => break,
             Ok(Some(Err(err))) => {
-                return Err(page(
-                    StatusCode::BAD_REQUEST,
-                    &format!("Invalid request body: {err}"),
-                    true,
-                ));
+                // What the guard refused in the body, in its words; else hyper's, whose source
+                // says what was wrong.
+                let reason = match verdicts.body_fault() {
+                    Some(fault) => fault.reason(),
+                    None => match std::error::Error::source(&err) {
+                        Some(source) => format!("Invalid request body ({err}): {source}"),
+                        None => format!("Invalid request body ({err})"),
+                    },
+                };
+                return Err(page(StatusCode::BAD_REQUEST, &reason, true));
             }
             Ok(Some(Ok(frame))) => frame,
         };
@@ -94,13 +101,20 @@ pub(super) fn copyable<B: http_body::Body>(shared: &Shared, req: &Request<B>) ->
 
 pub(super) async fn read_whole(
     shared: &Shared,
+    conn: &Connection,
     req: Request<Incoming>,
 ) -> Result<Pending, Response<Body>> {
     let (parts, incoming) = req.into_parts();
     let body = if incoming.is_end_stream() {
         Bytes::new()
     } else {
-        buffer_body(incoming, shared.max_body_size, shared.timeout).await?
+        buffer_body(
+            incoming,
+            shared.max_body_size,
+            shared.timeout,
+            &conn.verdicts,
+        )
+        .await?
     };
     Ok(Pending::Read(parts, body))
 }

@@ -60,7 +60,11 @@ pub(super) fn build_wsgi_request(
     content_length: Option<u64>,
     body: BodySource,
 ) -> WsgiRequest {
-    let url_scheme = shared.forwarded.scheme(conn.peer, &parts.headers);
+    // A contradiction was refused before the request got this far.
+    let url_scheme = shared
+        .forwarded
+        .scheme(conn.peer, &parts.headers)
+        .unwrap_or("http");
     WsgiRequest {
         method: parts.method,
         uri: parts.uri,
@@ -101,7 +105,7 @@ pub(super) async fn serve_django(
         // Read ahead on tokio, so a client trickling its body holds a connection but never a
         // Python thread; only uploads too large to hold reach the application as a stream.
         Some(length) if length <= COPY_CAP as u64 => {
-            match buffer_body(incoming, length, shared.timeout).await {
+            match buffer_body(incoming, length, shared.timeout, &conn.verdicts).await {
                 Ok(bytes) => (Some(bytes.len() as u64), BodySource::Buffered(bytes)),
                 Err(response) => return response,
             }
@@ -110,7 +114,14 @@ pub(super) async fn serve_django(
         None if incoming.is_end_stream() => (None, BodySource::Empty),
         // Chunked (or HTTP/2 without a length): Django reads only CONTENT_LENGTH bytes, so the
         // body is collected first and given one.
-        None => match buffer_body(incoming, shared.max_body_size, shared.timeout).await {
+        None => match buffer_body(
+            incoming,
+            shared.max_body_size,
+            shared.timeout,
+            &conn.verdicts,
+        )
+        .await
+        {
             Ok(bytes) => (Some(bytes.len() as u64), BodySource::Buffered(bytes)),
             Err(response) => return response,
         },

@@ -4,10 +4,15 @@
 //! Content-Length, and head lines ending in a bare LF (400: a proxy in front may split such a
 //! head differently, the classic request-smuggling shape).
 //!
-//! It never changes or holds back a byte: it only reads along, line by line with bounded memory,
-//! follows body framing to find the next head on a keep-alive connection, and leaves one verdict
-//! per head in a queue that the request handler pops in order (hyper serves HTTP/1 requests of a
-//! connection one after another). On anything it does not understand (HTTP/2, upgrades, framing
+//! Inside a chunked body it refuses what gunicorn refuses and hyper takes: a chunk size followed
+//! by whitespace but no extension (`0 \r\n`), and trailer fields RFC 9110 forbids in trailers.
+//!
+//! It never holds back a byte: it only reads along, line by line with bounded memory, follows
+//! body framing to find the next head on a keep-alive connection, and leaves one verdict per head
+//! in a queue that the request handler pops in order (hyper serves HTTP/1 requests of a
+//! connection one after another). The one byte it changes is in a chunked body it refuses: hyper
+//! is reading that body already, so the guard spoils the next byte hyper's decoder needs and
+//! leaves the reason for the 400. On anything it does not understand (HTTP/2, upgrades, framing
 //! hyper itself will refuse) it stops judging and lets hyper decide.
 
 use std::collections::VecDeque;
@@ -24,6 +29,36 @@ pub(crate) struct HeadLimits {
     pub request_line: usize,
     pub fields: usize,
     pub field_size: usize,
+}
+
+impl HeadLimits {
+    /// The limits as gunicorn reads its `--limit-request-*` settings: a request line of 0 is
+    /// unlimited (gunicorn's parser then stops at 1 MiB) and one over 8190 is 8190; 0 fields or
+    /// more than 32768 is 32768; a field size of 0 is the default 8190, not unlimited.
+    pub(crate) fn gunicorn(request_line: usize, fields: usize, field_size: usize) -> Self {
+        const MAX_REQUEST_LINE: usize = 8190;
+        const MAX_HEADERS: usize = 32768;
+        const DEFAULT_FIELD_SIZE: usize = 8190;
+        Self {
+            request_line: match request_line {
+                0 => 1024 * 1024,
+                n => n.min(MAX_REQUEST_LINE),
+            },
+            fields: match fields {
+                0 => MAX_HEADERS,
+                n => n.min(MAX_HEADERS),
+            },
+            field_size: match field_size {
+                0 => DEFAULT_FIELD_SIZE,
+                n => n,
+            },
+        }
+    }
+
+    /// The most a whole head may hold, as gunicorn bounds its header buffer.
+    pub(crate) fn head_bytes(&self) -> usize {
+        self.request_line + 2 + self.fields * (self.field_size + 2) + 4
+    }
 }
 
 /// Why a request is refused before it reaches the application.
@@ -51,6 +86,11 @@ pub(crate) enum Rejection {
     RepeatedSingleton(&'static str),
     /// More than the one empty line RFC 9112 lets a client send before a request.
     BlankLines,
+    /// A chunk-size line gunicorn refuses: not hex digits, or whitespace not followed by an
+    /// extension (`0 \r\n`).
+    InvalidChunkSize,
+    /// A trailer field RFC 9110 section 6.5.1 forbids in trailers (framing, routing, auth).
+    ForbiddenTrailer(String),
 }
 
 impl Rejection {
@@ -66,7 +106,9 @@ impl Rejection {
             | Self::InvalidMethod
             | Self::InvalidTarget
             | Self::RepeatedSingleton(_)
-            | Self::BlankLines => http::StatusCode::BAD_REQUEST,
+            | Self::BlankLines
+            | Self::InvalidChunkSize
+            | Self::ForbiddenTrailer(_) => http::StatusCode::BAD_REQUEST,
         }
     }
 
@@ -86,24 +128,41 @@ impl Rejection {
             Self::InvalidTarget => "Invalid request target".to_owned(),
             Self::RepeatedSingleton(name) => format!("More than one {name}"),
             Self::BlankLines => "More than one empty line before the request line".to_owned(),
+            Self::InvalidChunkSize => "Invalid chunk size".to_owned(),
+            Self::ForbiddenTrailer(name) => format!("{name} is not allowed in trailers"),
         }
     }
 }
 
-/// One verdict per request head seen on a connection, oldest first.
+/// One verdict per request head seen on a connection, oldest first, and what was refused
+/// inside a chunked body.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Verdicts(Arc<Mutex<VecDeque<Option<Rejection>>>>);
+pub(crate) struct Verdicts {
+    heads: Arc<Mutex<VecDeque<Option<Rejection>>>>,
+    body: Arc<Mutex<Option<Rejection>>>,
+}
 
 impl Verdicts {
     fn push(&self, verdict: Option<Rejection>) {
-        if let Ok(mut queue) = self.0.lock() {
+        if let Ok(mut queue) = self.heads.lock() {
             queue.push_back(verdict);
         }
     }
 
     /// The verdict on the request hyper hands over next (None: nothing against it).
     pub(crate) fn pop(&self) -> Option<Rejection> {
-        self.0.lock().ok()?.pop_front().flatten()
+        self.heads.lock().ok()?.pop_front().flatten()
+    }
+
+    fn refuse_body(&self, fault: Rejection) {
+        if let Ok(mut body) = self.body.lock() {
+            *body = Some(fault);
+        }
+    }
+
+    /// Why hyper failed to read the current body, when the guard made it fail.
+    pub(crate) fn body_fault(&self) -> Option<Rejection> {
+        self.body.lock().ok()?.take()
     }
 }
 
@@ -141,8 +200,26 @@ enum ChunkState {
     Size(Vec<u8>),
     Data(u64),
     DataEnd(u8),
-    Trailer(usize),
+    Trailer(TrailerLine),
 }
+
+/// The trailer line being read: its length so far, and its field name until the colon.
+#[derive(Debug, Default)]
+struct TrailerLine {
+    len: usize,
+    name: Vec<u8>,
+    name_done: bool,
+}
+
+/// RFC 9110 section 6.5.1: fields a sender must not put in trailers, as gunicorn lists them.
+const FORBIDDEN_TRAILERS: [&str; 6] = [
+    "Host",
+    "Content-Length",
+    "Transfer-Encoding",
+    "Trailer",
+    "Authorization",
+    "TE",
+];
 
 pub(crate) struct Guarded<T> {
     inner: T,
@@ -161,10 +238,13 @@ impl<T> Guarded<T> {
         }
     }
 
-    fn observe(&mut self, mut bytes: &[u8]) {
+    /// Reads along. An error is a refusal inside a chunked body, which hyper is already
+    /// reading for the handler, with the offset of the byte that hyper must be made to refuse.
+    fn observe(&mut self, mut bytes: &[u8]) -> Result<(), (usize, Rejection)> {
+        let whole = bytes.len();
         while !bytes.is_empty() {
             match &mut self.state {
-                State::Passthrough => return,
+                State::Passthrough => return Ok(()),
                 State::Body(left) => {
                     let n = (*left).min(bytes.len() as u64);
                     *left -= n;
@@ -174,7 +254,13 @@ impl<T> Guarded<T> {
                     }
                 }
                 State::Chunked(chunk) => {
-                    let (used, next) = step_chunked(chunk, bytes);
+                    let (used, next) = match step_chunked(chunk, bytes) {
+                        Ok(step) => step,
+                        Err((at, fault)) => {
+                            self.state = State::Passthrough;
+                            return Err((whole - bytes.len() + at, fault));
+                        }
+                    };
                     bytes = &bytes[used..];
                     if let Some(next) = next {
                         self.state = next;
@@ -183,7 +269,7 @@ impl<T> Guarded<T> {
                 State::Head(_) => {
                     let Some(newline) = bytes.iter().position(|&b| b == b'\n') else {
                         self.extend_line(bytes);
-                        return;
+                        return Ok(());
                     };
                     self.extend_line(&bytes[..newline]);
                     bytes = &bytes[newline + 1..];
@@ -191,6 +277,7 @@ impl<T> Guarded<T> {
                 }
             }
         }
+        Ok(())
     }
 
     fn extend_line(&mut self, bytes: &[u8]) {
@@ -202,7 +289,8 @@ impl<T> Guarded<T> {
         let room = keep.saturating_sub(scan.line.len());
         scan.line.extend_from_slice(&bytes[..bytes.len().min(room)]);
         let too_long = if scan.seen_request_line {
-            (scan.line_len > self.limits.field_size + 1).then_some(Rejection::FieldTooLarge {
+            // gunicorn counts a field line with its CRLF: refused once it cannot fit.
+            (scan.line_len >= self.limits.field_size).then_some(Rejection::FieldTooLarge {
                 limit: self.limits.field_size,
             })
         } else {
@@ -268,7 +356,7 @@ impl<T> Guarded<T> {
         if line.is_empty() {
             return self.end_head();
         }
-        if length > limits.field_size {
+        if length + 2 > limits.field_size {
             return self.reject(Rejection::FieldTooLarge {
                 limit: limits.field_size,
             });
@@ -365,26 +453,31 @@ fn judge_request_line(line: &[u8]) -> Option<Rejection> {
     None
 }
 
-/// Advances through a chunked body; returns the bytes used and the next state when it changes.
-fn step_chunked(chunk: &mut ChunkState, bytes: &[u8]) -> (usize, Option<State>) {
-    match chunk {
+/// Advances through a chunked body; returns the bytes used and the next state when it changes,
+/// or what gunicorn refuses in it and where (a byte hyper has not read yet).
+fn step_chunked(
+    chunk: &mut ChunkState,
+    bytes: &[u8],
+) -> Result<(usize, Option<State>), (usize, Rejection)> {
+    Ok(match chunk {
         ChunkState::Size(line) => {
             let Some(newline) = bytes.iter().position(|&b| b == b'\n') else {
                 if line.len() + bytes.len() > 1024 {
-                    return (bytes.len(), Some(State::Passthrough));
+                    return Ok((bytes.len(), Some(State::Passthrough)));
                 }
                 line.extend_from_slice(bytes);
-                return (bytes.len(), None);
+                return Ok((bytes.len(), None));
             };
             line.extend_from_slice(&bytes[..newline]);
-            let text = String::from_utf8_lossy(line);
-            let size = text.split(';').next().map(str::trim).unwrap_or("");
-            let next = match u64::from_str_radix(size, 16) {
-                Ok(0) => ChunkState::Trailer(0),
-                Ok(n) => ChunkState::Data(n),
-                Err(_) => return (newline + 1, Some(State::Passthrough)),
+            let Some(line) = line.strip_suffix(b"\r") else {
+                // A bare LF: hyper refuses it itself.
+                return Ok((newline + 1, Some(State::Passthrough)));
             };
-            *chunk = next;
+            *chunk = match chunk_size(line) {
+                Some(0) => ChunkState::Trailer(TrailerLine::default()),
+                Some(n) => ChunkState::Data(n),
+                None => return Err((newline, Rejection::InvalidChunkSize)),
+            };
             (newline + 1, None)
         }
         ChunkState::Data(left) => {
@@ -403,24 +496,66 @@ fn step_chunked(chunk: &mut ChunkState, bytes: &[u8]) -> (usize, Option<State>) 
             } else if byte == b'\r' && *seen == 0 {
                 *seen = 1;
             } else {
-                return (1, Some(State::Passthrough));
+                return Ok((1, Some(State::Passthrough)));
             }
             (1, None)
         }
-        ChunkState::Trailer(line_len) => {
-            let Some(newline) = bytes.iter().position(|&b| b == b'\n') else {
-                *line_len += bytes.len();
-                return (bytes.len(), None);
+        ChunkState::Trailer(trailer) => {
+            let newline = bytes.iter().position(|&b| b == b'\n');
+            let line = &bytes[..newline.unwrap_or(bytes.len())];
+            if !trailer.name_done {
+                let colon = line.iter().position(|&b| b == b':');
+                let name = &line[..colon.unwrap_or(line.len())];
+                let room = 32usize.saturating_sub(trailer.name.len());
+                trailer
+                    .name
+                    .extend_from_slice(&name[..name.len().min(room)]);
+                if let Some(colon) = colon {
+                    trailer.name_done = true;
+                    let name = trim(&trailer.name);
+                    if let Some(forbidden) = FORBIDDEN_TRAILERS
+                        .iter()
+                        .find(|f| f.as_bytes().eq_ignore_ascii_case(name))
+                    {
+                        return Err((colon, Rejection::ForbiddenTrailer((*forbidden).to_owned())));
+                    }
+                }
+            }
+            let Some(newline) = newline else {
+                trailer.len += bytes.len();
+                return Ok((bytes.len(), None));
             };
-            let this_line = *line_len + newline;
+            let this_line = trailer.len + newline;
             let blank = this_line == 0 || (this_line == 1 && (newline == 0 || bytes[0] == b'\r'));
             if blank {
-                return (newline + 1, Some(State::Head(HeadScan::default())));
+                return Ok((newline + 1, Some(State::Head(HeadScan::default()))));
             }
-            *line_len = 0;
+            *trailer = TrailerLine::default();
             (newline + 1, None)
         }
+    })
+}
+
+/// A chunk size as gunicorn reads it: hex digits only, whitespace allowed only before an
+/// extension (RFC 9112 section 7.1.1).
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let (size, extension) = match line.iter().position(|&b| b == b';') {
+        Some(semicolon) => (&line[..semicolon], true),
+        None => (line, false),
+    };
+    let size = if extension {
+        let end = size
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t'))
+            .map_or(0, |e| e + 1);
+        &size[..end]
+    } else {
+        size
+    };
+    if size.is_empty() || !size.iter().all(u8::is_ascii_hexdigit) {
+        return None;
     }
+    u64::from_str_radix(std::str::from_utf8(size).ok()?, 16).ok()
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -444,8 +579,17 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
         let before = buf.filled().len();
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled {
-            this.observe(&buf.filled()[before..]);
+        if let Poll::Ready(Ok(())) = polled
+            && let Err((at, fault)) = this.observe(&buf.filled()[before..])
+        {
+            // hyper is already reading this body for a handler, so the refusal is hyper's own:
+            // a NUL where it expects the chunk-size line's LF or a trailer's colon fails its
+            // decoder (a failed read would drop the connection without an answer). The reason
+            // waits for whoever answers the failed body.
+            if let Some(byte) = buf.filled_mut().get_mut(before + at) {
+                *byte = 0;
+            }
+            this.verdicts.refuse_body(fault);
         }
         polled
     }
@@ -495,9 +639,13 @@ mod tests {
         let verdicts = Verdicts::default();
         let mut guard = Guarded::new((), LIMITS, verdicts.clone());
         for piece in wire.chunks(split) {
-            guard.observe(piece);
+            if let Err((at, fault)) = guard.observe(piece) {
+                let byte = piece[at];
+                assert!(byte == b'\n' || byte == b':', "spoils {byte:?}");
+                verdicts.push(Some(fault));
+            }
         }
-        let queue = verdicts.0.lock().unwrap();
+        let queue = verdicts.heads.lock().unwrap();
         queue.iter().cloned().collect()
     }
 
@@ -618,6 +766,95 @@ mod tests {
             verdicts_for(types, 4),
             vec![Some(Rejection::RepeatedSingleton("Content-Type"))]
         );
+    }
+
+    #[test]
+    fn a_field_line_is_counted_with_its_crlf_as_gunicorn_counts_it() {
+        // "X: " and the value, plus CRLF: 8190 fits the default limit, 8191 does not.
+        let fits = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "v".repeat(8190 - 5));
+        assert_eq!(verdicts_for(fits.as_bytes(), 100), vec![None]);
+        let over = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "v".repeat(8190 - 4));
+        for split in [100, over.len()] {
+            assert_eq!(
+                verdicts_for(over.as_bytes(), split),
+                vec![Some(Rejection::FieldTooLarge { limit: 8190 })],
+                "split {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_limits_mean_what_gunicorn_makes_of_them() {
+        let limits = HeadLimits::gunicorn(0, 0, 0);
+        assert_eq!(limits.field_size, 8190, "0 is the default field size");
+        assert_eq!(limits.fields, 32768);
+        assert_eq!(limits.request_line, 1024 * 1024);
+        let limits = HeadLimits::gunicorn(10_000, 50_000, 20_000);
+        assert_eq!(
+            (limits.request_line, limits.fields, limits.field_size),
+            (8190, 32768, 20_000)
+        );
+    }
+
+    #[test]
+    fn chunk_sizes_take_whitespace_only_before_an_extension() {
+        let body = |size_line: &str| {
+            format!(
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n{size_line}\r\n\r\nGET /next HTTP/1.1\r\n\r\n"
+            )
+        };
+        for line in ["0", "0;ext=1", "0 ;ext", "0\t; ext", "00"] {
+            assert_eq!(
+                verdicts_for(body(line).as_bytes(), 3),
+                vec![None, None],
+                "{line:?}"
+            );
+        }
+        for line in ["0 ", "0\t", " 0", "0x0", "", "-0"] {
+            for split in [1, 4, 1000] {
+                assert_eq!(
+                    verdicts_for(body(line).as_bytes(), split),
+                    vec![None, Some(Rejection::InvalidChunkSize)],
+                    "{line:?} split {split}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn framing_routing_and_auth_fields_are_refused_in_trailers() {
+        let body = |trailer: &str| {
+            format!(
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n{trailer}\r\n\r\n"
+            )
+        };
+        for (trailer, name) in [
+            ("Host: y", "Host"),
+            ("content-length: 3", "Content-Length"),
+            ("Transfer-Encoding: chunked", "Transfer-Encoding"),
+            ("TRAILER: x", "Trailer"),
+            ("Authorization: Basic eA==", "Authorization"),
+            ("te: trailers", "TE"),
+        ] {
+            for split in [1, 5, 1000] {
+                assert_eq!(
+                    verdicts_for(body(trailer).as_bytes(), split),
+                    vec![None, Some(Rejection::ForbiddenTrailer(name.to_owned()))],
+                    "{trailer} split {split}"
+                );
+            }
+        }
+        for trailer in [
+            "X-Checksum: abc",
+            "Hosts: y",
+            "Expires: 0\r\nServer-Timing: a",
+        ] {
+            assert_eq!(
+                verdicts_for(body(trailer).as_bytes(), 2),
+                vec![None],
+                "{trailer}"
+            );
+        }
     }
 
     #[test]

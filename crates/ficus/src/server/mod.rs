@@ -155,6 +155,8 @@ fn serve_connection(
         .header_read_timeout(settings.keep_alive)
         // The guard judges the field count; hyper must let one more through for it to do so.
         .max_headers(settings.limits.fields + 1)
+        // And a head as large as gunicorn's header buffer (hyper's own default is 400 KiB).
+        .max_buf_size(settings.limits.head_bytes().max(8192))
         .preserve_header_case(true);
     builder
         .http2()

@@ -12,6 +12,18 @@ use ipnet::IpNet;
 )]
 pub(crate) struct BadAllowList(String);
 
+/// gunicorn's default `secure_scheme_headers`: the header, and the value that means https.
+const SECURE_SCHEME_HEADERS: [(&str, &str); 3] = [
+    ("x-forwarded-protocol", "ssl"),
+    ("x-forwarded-proto", "https"),
+    ("x-forwarded-ssl", "on"),
+];
+
+/// A trusted peer's secure-scheme headers disagree (gunicorn's InvalidSchemeHeaders, 400).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("Contradictory scheme headers")]
+pub(crate) struct ContradictoryScheme;
+
 #[derive(Debug, Clone)]
 pub(crate) struct ForwardedPolicy {
     trust_all: bool,
@@ -43,27 +55,40 @@ impl ForwardedPolicy {
         self.trust_all || self.networks.iter().any(|net| net.contains(&ip))
     }
 
-    /// `https` when a trusted peer says the original request was secure.
-    pub(crate) fn scheme(&self, peer: SocketAddr, headers: &http::HeaderMap) -> &'static str {
+    /// `https` when a trusted peer says the original request was secure, as gunicorn reads its
+    /// `secure_scheme_headers`: each such header, every time it appears, says https when its
+    /// value is exactly the secure one and http otherwise, and they must all say the same.
+    pub(crate) fn scheme(
+        &self,
+        peer: SocketAddr,
+        headers: &http::HeaderMap,
+    ) -> Result<&'static str, ContradictoryScheme> {
         if !self.trusts(peer.ip()) {
-            return "http";
+            return Ok("http");
         }
-        let says = |name: &str, secure: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().eq_ignore_ascii_case(secure))
-        };
-        let secure = [
-            says("x-forwarded-proto", "https"),
-            says("x-forwarded-protocol", "ssl"),
-            says("x-forwarded-ssl", "on"),
-        ];
-        if secure.contains(&Some(true)) {
-            "https"
-        } else {
-            "http"
+        let mut said = None;
+        for (name, value) in headers {
+            let Some((_, secure)) = SECURE_SCHEME_HEADERS.iter().find(|(n, _)| name == n) else {
+                continue;
+            };
+            let value = value.as_bytes();
+            let start = value.iter().position(|b| !matches!(b, b' ' | b'\t'));
+            let end = value.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
+            let value = match (start, end) {
+                (Some(start), Some(end)) => &value[start..=end],
+                _ => &[][..],
+            };
+            let scheme = if value == secure.as_bytes() {
+                "https"
+            } else {
+                "http"
+            };
+            match said {
+                Some(earlier) if earlier != scheme => return Err(ContradictoryScheme),
+                _ => said = Some(scheme),
+            }
         }
+        Ok(said.unwrap_or("http"))
     }
 
     /// The client address: the right-most X-Forwarded-For entry that is not itself a trusted
@@ -107,12 +132,38 @@ mod tests {
     fn forwarded_proto_counts_only_from_trusted_peers() {
         let policy = ForwardedPolicy::parse("127.0.0.1,::1").unwrap();
         let h = headers(&[("x-forwarded-proto", "https")]);
+        let scheme = |peer: &str, h: &http::HeaderMap| {
+            policy
+                .scheme(peer.parse().unwrap(), h)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(scheme("127.0.0.1:5000", &h), Ok("https"));
+        assert_eq!(scheme("[::1]:5000", &h), Ok("https"));
+        assert_eq!(scheme("10.1.2.3:5000", &h), Ok("http"));
+        // gunicorn compares the value exactly.
+        let upper = headers(&[("x-forwarded-proto", "HTTPS")]);
+        assert_eq!(scheme("127.0.0.1:5000", &upper), Ok("http"));
+    }
+
+    #[test]
+    fn secure_scheme_headers_that_disagree_are_refused_from_a_trusted_peer() {
+        let policy = ForwardedPolicy::parse("127.0.0.1").unwrap();
+        let scheme = |peer: &str, h: &[(&'static str, &'static str)]| {
+            policy
+                .scheme(peer.parse().unwrap(), &headers(h))
+                .map_err(|e| e.to_string())
+        };
+        let contradiction = [("x-forwarded-proto", "https"), ("x-forwarded-ssl", "off")];
         assert_eq!(
-            policy.scheme("127.0.0.1:5000".parse().unwrap(), &h),
-            "https"
+            scheme("127.0.0.1:1", &contradiction),
+            Err("Contradictory scheme headers".to_owned())
         );
-        assert_eq!(policy.scheme("[::1]:5000".parse().unwrap(), &h), "https");
-        assert_eq!(policy.scheme("10.1.2.3:5000".parse().unwrap(), &h), "http");
+        // From a peer nobody trusts they are not read at all.
+        assert_eq!(scheme("10.0.0.1:1", &contradiction), Ok("http"));
+        let agreeing = [("x-forwarded-proto", "https"), ("x-forwarded-ssl", "on")];
+        assert_eq!(scheme("127.0.0.1:1", &agreeing), Ok("https"));
+        let both_plain = [("x-forwarded-proto", "http"), ("x-forwarded-ssl", "off")];
+        assert_eq!(scheme("127.0.0.1:1", &both_plain), Ok("http"));
     }
 
     #[test]

@@ -110,6 +110,12 @@ async fn respond(
             Served::ficus(),
         );
     }
+    if let Err(contradiction) = shared.forwarded.scheme(conn.peer, req.headers()) {
+        return (
+            page(StatusCode::BAD_REQUEST, &contradiction.to_string(), true),
+            Served::ficus(),
+        );
+    }
     if let Some(response) = admin::serve(&shared.admin, conn.peer, &req).await {
         return (response, Served::ficus());
     }
@@ -133,7 +139,7 @@ async fn respond(
         .filter(|recorder| recorder.sampled(route.and_then(|r| r.record).unwrap_or(table.record)));
     let needs_body = record.is_some() || matches!(plan, Plan::Canary | Plan::Shadow);
     let pending = if needs_body && copyable {
-        match read_whole(shared, req).await {
+        match read_whole(shared, conn, req).await {
             Ok(read) => read,
             Err(response) => return (response, Served::ficus()),
         }
@@ -215,7 +221,8 @@ fn plan(
 /// Rust handler may see it; Some(whether it came over https) when it would.
 fn admitted<B>(shared: &Shared, conn: &Connection, req: &Request<B>) -> Option<bool> {
     let ported = shared.ported.as_ref()?;
-    let secure = shared.forwarded.scheme(conn.peer, req.headers()) == "https";
+    // Refused in `respond` when the headers disagree.
+    let secure = shared.forwarded.scheme(conn.peer, req.headers()) == Ok("https");
     let authority = req.uri().authority().map(|a| a.as_str());
     ported
         .conventions()
