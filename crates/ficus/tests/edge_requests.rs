@@ -595,3 +595,28 @@ fn secure_scheme_headers_that_disagree_are_400_from_a_trusted_proxy() {
     assert_eq!(response.status, 200);
     assert_eq!(response.json()["wsgi.url_scheme"], "http");
 }
+
+#[test]
+fn connect_reaches_the_application_and_its_answer_ends_the_connection() {
+    let (server, _dir) = edge_server(&["--access-logfile", "-"]);
+    // Bytes after a CONNECT are tunnel data to gunicorn, never a request: one answer only.
+    let raw = b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nGET /keep HTTP/1.1\r\nHost: x\r\n\r\n";
+    let reply = exchange(server.addr, raw);
+    let (response, _) = parse_response(&reply, false);
+    assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&reply));
+    assert_eq!(response.header("connection"), Some("close"));
+    // No length (hyper sends none on a 2xx to CONNECT): the body is all up to the close.
+    let env = response.json();
+    assert_eq!(env["REQUEST_METHOD"], "CONNECT");
+    assert_eq!(env["RAW_URI"], "example.com:443");
+    assert_eq!(env["PATH_INFO"], "");
+    assert!(!String::from_utf8_lossy(&reply).contains("kept"));
+    assert!(
+        server
+            .log()
+            .contains("\"CONNECT example.com:443 HTTP/1.1\" 200"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(get(server.addr, "/keep").status, 200);
+}

@@ -91,7 +91,7 @@ impl Entry {
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .unwrap_or_else(|| "-".to_owned())
         };
-        let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let target = crate::wsgi::request_target(uri);
         let version = match version {
             http::Version::HTTP_10 => "HTTP/1.0",
             http::Version::HTTP_2 => "HTTP/2.0",

@@ -7,6 +7,7 @@
 pub(crate) mod access_log;
 pub(crate) mod body;
 mod buffer;
+mod connect;
 mod django;
 mod errors;
 mod framing;
@@ -164,7 +165,10 @@ fn serve_connection(
         .max_header_list_size(
             u32::try_from(settings.limits.fields * settings.limits.field_size).unwrap_or(u32::MAX),
         );
-    let connection = builder.serve_connection(io, service).into_owned();
+    // Upgrades only so a CONNECT's answer can be written whole (server/connect.rs).
+    let connection = builder
+        .serve_connection_with_upgrades(io, service)
+        .into_owned();
     let watched = graceful.watch(connection);
     tokio::spawn(async move {
         if let Err(err) = watched.await {

@@ -35,9 +35,11 @@ use crate::shadow::DjangoAgain;
 pub(crate) async fn handle(
     shared: Arc<Shared>,
     conn: Arc<Connection>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
+    let connect = (req.method() == http::Method::CONNECT && req.version() < http::Version::HTTP_2)
+        .then(|| hyper::upgrade::on(&mut req));
     let in_flight = shared.metrics.in_flight();
     let client = shared.forwarded.client(conn.peer, req.headers());
     let entry = shared.access_log.as_ref().map(|_| {
@@ -70,6 +72,9 @@ pub(crate) async fn handle(
         entry.status = response.status().as_u16();
         let (parts, body) = response.into_parts();
         response = Response::from_parts(parts, Logged::wrap(body, entry, log.clone()));
+    }
+    if let Some(upgrade) = connect {
+        response = super::connect::answer(upgrade, response);
     }
     Ok(response)
 }

@@ -13,6 +13,16 @@ use super::{WsgiApp, WsgiRequest};
 /// `SERVER_SOFTWARE`, as gunicorn gives its own name and version there.
 const SERVER_SOFTWARE: &str = concat!("ficus/", env!("CARGO_PKG_VERSION"));
 
+/// The request target as the request line had it (what RAW_URI and the access log show): the
+/// path and query, or for CONNECT the authority (`host:port`).
+pub(crate) fn request_target(uri: &http::Uri) -> &str {
+    match (uri.path_and_query(), uri.authority()) {
+        (Some(path_and_query), _) => path_and_query.as_str(),
+        (None, Some(authority)) => authority.as_str(),
+        (None, None) => "/",
+    }
+}
+
 pub(super) fn build<'py>(
     py: Python<'py>,
     request: &WsgiRequest,
@@ -31,11 +41,7 @@ pub(super) fn build<'py>(
     // as gunicorn gives them (else Django's QueryDict fails to encode them back).
     let query = request.uri.query().unwrap_or("");
     set(intern!(py, "QUERY_STRING"), &latin1(query.as_bytes()))?;
-    let raw_uri = request
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or(path);
+    let raw_uri = request_target(&request.uri);
     set(intern!(py, "RAW_URI"), &latin1(raw_uri.as_bytes()))?;
     set(intern!(py, "SERVER_PROTOCOL"), protocol(request.version))?;
     set(intern!(py, "REMOTE_ADDR"), &request.client.ip().to_string())?;

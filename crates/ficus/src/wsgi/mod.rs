@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use pyo3::prelude::*;
 
+pub(crate) use environ::request_target;
 pub(crate) use input::BodySource;
 pub(crate) use response::{Chunk, ResponseHead, WsgiFailure};
 
