@@ -620,3 +620,35 @@ fn connect_reaches_the_application_and_its_answer_ends_the_connection() {
     );
     assert_eq!(get(server.addr, "/keep").status, 200);
 }
+
+#[test]
+fn a_query_with_quotes_and_angle_brackets_reaches_the_application_as_sent() {
+    let (server, _dir) = edge_server(&["--access-logfile", "-"]);
+    // Two requests on one connection, the first split mid request line (held back whole).
+    let mut stream = support::connect(server.addr);
+    stream.write_all(b"GET /search?q=\"ex").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    stream
+        .write_all(b"act\"&t=<b>#frag HTTP/1.1\r\nHost: x\r\n\r\nGET /a<b> HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let (first, rest) = parse_response(&reply, false);
+    assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&reply));
+    let env = first.json();
+    assert_eq!(env["PATH_INFO"], "/search");
+    assert_eq!(env["QUERY_STRING"], "q=\"exact\"&t=<b>");
+    assert_eq!(env["RAW_URI"], "/search?q=\"exact\"&t=<b>#frag");
+    let (second, _) = parse_response(&rest, false);
+    assert_eq!(second.status, 200);
+    assert_eq!(second.json()["PATH_INFO"], "/a<b>");
+    assert_eq!(second.json()["RAW_URI"], "/a<b>");
+    assert!(
+        server
+            .log()
+            // gunicorn's `%(r)s` is the raw request line, quotes and all.
+            .contains("\"GET /search?q=\"exact\"&t=<b>#frag HTTP/1.1\" 200"),
+        "{}",
+        server.log()
+    );
+}

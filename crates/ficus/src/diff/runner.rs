@@ -412,6 +412,7 @@ fn wsgi_request(request: &Request) -> anyhow::Result<WsgiRequest> {
     Ok(WsgiRequest {
         method: request.method.parse().context("not an HTTP method")?,
         uri: request.target().parse().context("not a request target")?,
+        raw_target: None,
         version: http::Version::HTTP_11,
         headers,
         client: SocketAddr::from(([127, 0, 0, 1], 50000)),

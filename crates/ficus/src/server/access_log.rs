@@ -81,7 +81,7 @@ impl Entry {
     pub(crate) fn new(
         remote: std::net::IpAddr,
         method: &http::Method,
-        uri: &http::Uri,
+        target: &str,
         version: http::Version,
         headers: &http::HeaderMap,
     ) -> Self {
@@ -91,7 +91,6 @@ impl Entry {
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .unwrap_or_else(|| "-".to_owned())
         };
-        let target = crate::wsgi::request_target(uri);
         let version = match version {
             http::Version::HTTP_10 => "HTTP/1.0",
             http::Version::HTTP_2 => "HTTP/2.0",

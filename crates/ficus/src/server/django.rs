@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 use super::buffer::Pending;
 use super::buffer::{buffer_body, declared_length};
 use super::errors::page;
+use super::guard::RawTarget;
 use super::header_case::OriginalNames;
 use super::shared::{Connection, Shared};
 use crate::body::{Body, ChannelBody, OneChunk};
@@ -65,9 +66,11 @@ pub(super) fn build_wsgi_request(
         .forwarded
         .scheme(conn.peer, &parts.headers)
         .unwrap_or("http");
+    let raw_target = parts.extensions.get::<RawTarget>().map(|raw| raw.0.clone());
     WsgiRequest {
         method: parts.method,
         uri: parts.uri,
+        raw_target,
         version: parts.version,
         headers: parts.headers,
         client,

@@ -7,13 +7,18 @@
 //! Inside a chunked body it refuses what gunicorn refuses and hyper takes: a chunk size followed
 //! by whitespace but no extension (`0 \r\n`), and trailer fields RFC 9110 forbids in trailers.
 //!
-//! It never holds back a byte: it only reads along, line by line with bounded memory, follows
-//! body framing to find the next head on a keep-alive connection, and leaves one verdict per head
-//! in a queue that the request handler pops in order (hyper serves HTTP/1 requests of a
-//! connection one after another). The one byte it changes is in a chunked body it refuses: hyper
-//! is reading that body already, so the guard spoils the next byte hyper's decoder needs and
-//! leaves the reason for the 400. On anything it does not understand (HTTP/2, upgrades, framing
-//! hyper itself will refuse) it stops judging and lets hyper decide.
+//! And the other way round: a target with bytes gunicorn takes and hyper's URI parser refuses
+//! (a `"` in the query) reaches hyper with those bytes percent-encoded, and the verdict keeps the
+//! target as sent for RAW_URI, QUERY_STRING and the access log.
+//!
+//! It reads along line by line with bounded memory, follows body framing to find the next head on
+//! a keep-alive connection, and leaves one verdict per head in a queue that the request handler
+//! pops in order (hyper serves HTTP/1 requests of a connection one after another). It changes
+//! bytes only as said above: a request line is held back until it is whole (at most
+//! `--limit-request-line` bytes) so that it can still be rewritten, and in a chunked body it
+//! refuses, the guard spoils the next byte hyper's decoder needs, since hyper is reading that body
+//! already, and leaves the reason for the 400. On anything it does not understand (HTTP/2,
+//! upgrades, framing hyper itself will refuse) it stops judging and lets hyper decide.
 
 use std::collections::VecDeque;
 use std::io;
@@ -134,24 +139,43 @@ impl Rejection {
     }
 }
 
+/// What the guard made of one request head.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) enum Verdict {
+    #[default]
+    Pass,
+    Refused(Rejection),
+    /// Taken, with bytes in its target that gunicorn takes and hyper's URI parser does not (a
+    /// `"` in the query): hyper got them percent-encoded, the application gets them as sent.
+    Rewritten(RawTarget),
+}
+
+/// A request target as the client sent it, when hyper was handed an encoded one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawTarget(pub String);
+
 /// One verdict per request head seen on a connection, oldest first, and what was refused
 /// inside a chunked body.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Verdicts {
-    heads: Arc<Mutex<VecDeque<Option<Rejection>>>>,
+    heads: Arc<Mutex<VecDeque<Verdict>>>,
     body: Arc<Mutex<Option<Rejection>>>,
 }
 
 impl Verdicts {
-    fn push(&self, verdict: Option<Rejection>) {
+    fn push(&self, verdict: Verdict) {
         if let Ok(mut queue) = self.heads.lock() {
             queue.push_back(verdict);
         }
     }
 
-    /// The verdict on the request hyper hands over next (None: nothing against it).
-    pub(crate) fn pop(&self) -> Option<Rejection> {
-        self.heads.lock().ok()?.pop_front().flatten()
+    /// The verdict on the request hyper hands over next.
+    pub(crate) fn pop(&self) -> Verdict {
+        self.heads
+            .lock()
+            .ok()
+            .and_then(|mut queue| queue.pop_front())
+            .unwrap_or_default()
     }
 
     fn refuse_body(&self, fault: Rejection) {
@@ -193,6 +217,7 @@ struct HeadScan {
     transfer_encoding: bool,
     chunked: bool,
     upgrade: bool,
+    raw_target: Option<RawTarget>,
 }
 
 #[derive(Debug)]
@@ -226,6 +251,30 @@ pub(crate) struct Guarded<T> {
     state: State,
     limits: HeadLimits,
     verdicts: Verdicts,
+    /// The start of a request line read but not yet given to hyper, which may need rewriting.
+    held: Vec<u8>,
+    /// Bytes for hyper that replace what was read (a rewritten request line), and how many of
+    /// them hyper has taken.
+    ready: Vec<u8>,
+    ready_at: usize,
+    /// What `observe` wants changed in the bytes it was given.
+    edits: Vec<Edit>,
+    hold_from: Option<usize>,
+}
+
+/// A rewritten request target: where it is in the bytes observed, and what hyper gets instead.
+#[derive(Debug)]
+struct Edit {
+    range: std::ops::Range<usize>,
+    with: Vec<u8>,
+}
+
+/// What hyper gets of bytes just read.
+#[derive(Debug)]
+enum Admit {
+    AsRead,
+    /// These instead (possibly nothing yet: a request line still arriving).
+    Instead(Vec<u8>),
 }
 
 impl<T> Guarded<T> {
@@ -235,7 +284,52 @@ impl<T> Guarded<T> {
             state: State::Head(HeadScan::default()),
             limits,
             verdicts,
+            held: Vec::new(),
+            ready: Vec::new(),
+            ready_at: 0,
+            edits: Vec::new(),
+            hold_from: None,
         }
+    }
+
+    /// Judges bytes just read from the socket and says what hyper gets of them: as read (the
+    /// usual case, no copy), or rewritten, or nothing yet while a request line is incomplete.
+    fn admit(&mut self, fresh: &mut [u8]) -> Admit {
+        let mut joined;
+        let was_held = !self.held.is_empty();
+        let data: &mut [u8] = if !was_held {
+            fresh
+        } else {
+            joined = std::mem::take(&mut self.held);
+            joined.extend_from_slice(fresh);
+            &mut joined
+        };
+        if let Err((at, fault)) = self.observe(data) {
+            // hyper is already reading this body for a handler, so the refusal is hyper's own:
+            // a NUL where it expects the chunk-size line's LF or a trailer's colon fails its
+            // decoder (a failed read would drop the connection without an answer). The reason
+            // waits for whoever answers the failed body.
+            if let Some(byte) = data.get_mut(at) {
+                *byte = 0;
+            }
+            self.verdicts.refuse_body(fault);
+        }
+        let edits = std::mem::take(&mut self.edits);
+        let hold_from = self.hold_from.take();
+        if edits.is_empty() && hold_from.is_none() && !was_held {
+            return Admit::AsRead;
+        }
+        let end = hold_from.unwrap_or(data.len());
+        let mut out = Vec::with_capacity(end + 16);
+        let mut from = 0;
+        for edit in edits {
+            out.extend_from_slice(&data[from..edit.range.start]);
+            out.extend_from_slice(&edit.with);
+            from = edit.range.end;
+        }
+        out.extend_from_slice(&data[from..end]);
+        self.held = data[end..].to_vec();
+        Admit::Instead(out)
     }
 
     /// Reads along. An error is a refusal inside a chunked body, which hyper is already
@@ -266,14 +360,24 @@ impl<T> Guarded<T> {
                         self.state = next;
                     }
                 }
-                State::Head(_) => {
+                State::Head(scan) => {
+                    let at = whole - bytes.len();
                     let Some(newline) = bytes.iter().position(|&b| b == b'\n') else {
+                        // A request line is held back until it is whole, so that it can still
+                        // be rewritten; one too long for that is refused as it grows.
+                        if !scan.seen_request_line
+                            && scan.line_len == 0
+                            && bytes.len() <= self.limits.request_line + 2
+                        {
+                            self.hold_from = Some(at);
+                            return Ok(());
+                        }
                         self.extend_line(bytes);
                         return Ok(());
                     };
                     self.extend_line(&bytes[..newline]);
                     bytes = &bytes[newline + 1..];
-                    self.end_line();
+                    self.end_line(at);
                 }
             }
         }
@@ -307,11 +411,13 @@ impl<T> Guarded<T> {
     }
 
     fn reject(&mut self, rejection: Rejection) {
-        self.verdicts.push(Some(rejection));
+        self.verdicts.push(Verdict::Refused(rejection));
         self.state = State::Passthrough;
     }
 
-    fn end_line(&mut self) {
+    /// The current head line has ended; it began at `at` in the bytes being observed (for a
+    /// request line, which is never split across reads).
+    fn end_line(&mut self, at: usize) {
         let limits = self.limits;
         let State::Head(scan) = &mut self.state else {
             return;
@@ -348,6 +454,14 @@ impl<T> Guarded<T> {
             }
             if let Some(rejection) = judge_request_line(&line) {
                 return self.reject(rejection);
+            }
+            if let Some((start, target, encoded)) = target_to_encode(&line) {
+                let start = at + start;
+                self.edits.push(Edit {
+                    range: start..start + target.len(),
+                    with: encoded,
+                });
+                scan.raw_target = Some(RawTarget(String::from_utf8_lossy(target).into_owned()));
             }
             scan.seen_request_line = true;
             scan.is_connect = line.starts_with(b"CONNECT ");
@@ -404,7 +518,10 @@ impl<T> Guarded<T> {
         if scan.transfer_encoding && scan.content_lengths > 0 {
             return self.reject(Rejection::ContentLengthWithChunked);
         }
-        self.verdicts.push(None);
+        self.verdicts.push(match scan.raw_target.take() {
+            Some(raw) => Verdict::Rewritten(raw),
+            None => Verdict::Pass,
+        });
         self.state = if scan.upgrade || scan.is_connect {
             State::Passthrough
         } else if scan.transfer_encoding {
@@ -451,6 +568,32 @@ fn judge_request_line(line: &[u8]) -> Option<Rejection> {
         return Some(Rejection::InvalidTarget);
     }
     None
+}
+
+/// Bytes gunicorn takes in a target and hyper's URI parser refuses (the `http` crate follows the
+/// WHATWG URL rules: `"`, `<`, `>` in a query, `<`, `>` and a backtick in a path).
+const ENCODED_FOR_HYPER: &[u8] = b"\"<>`";
+
+/// For a request line whose target hyper would refuse only for bytes gunicorn takes: where the
+/// target starts in the line, the target, and the same target with those bytes percent-encoded.
+fn target_to_encode(line: &[u8]) -> Option<(usize, &[u8], Vec<u8>)> {
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let method = parts.next()?;
+    let target = parts.next()?;
+    if !target.iter().any(|b| ENCODED_FOR_HYPER.contains(b)) || http::Uri::try_from(target).is_ok()
+    {
+        return None;
+    }
+    let mut encoded = Vec::with_capacity(target.len() + 8);
+    for &b in target {
+        if ENCODED_FOR_HYPER.contains(&b) {
+            encoded.extend_from_slice(format!("%{b:02X}").as_bytes());
+        } else {
+            encoded.push(b);
+        }
+    }
+    http::Uri::try_from(encoded.as_slice()).ok()?;
+    Some((method.len() + 1, target, encoded))
 }
 
 /// Advances through a chunked body; returns the bytes used and the next state when it changes,
@@ -576,22 +719,40 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
         let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled
-            && let Err((at, fault)) = this.observe(&buf.filled()[before..])
-        {
-            // hyper is already reading this body for a handler, so the refusal is hyper's own:
-            // a NUL where it expects the chunk-size line's LF or a trailer's colon fails its
-            // decoder (a failed read would drop the connection without an answer). The reason
-            // waits for whoever answers the failed body.
-            if let Some(byte) = buf.filled_mut().get_mut(before + at) {
-                *byte = 0;
+        loop {
+            if this.ready_at < this.ready.len() {
+                let n = buf.remaining().min(this.ready.len() - this.ready_at);
+                buf.put_slice(&this.ready[this.ready_at..this.ready_at + n]);
+                this.ready_at += n;
+                if this.ready_at == this.ready.len() {
+                    this.ready.clear();
+                    this.ready_at = 0;
+                }
+                return Poll::Ready(Ok(()));
             }
-            this.verdicts.refuse_body(fault);
+            let before = buf.filled().len();
+            match Pin::new(&mut this.inner).poll_read(cx, buf) {
+                Poll::Ready(Ok(())) => {}
+                other => return other,
+            }
+            if buf.filled().len() == before {
+                // The client is done: hyper gets a held, unfinished request line as it is.
+                if this.held.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                this.ready = std::mem::take(&mut this.held);
+                continue;
+            }
+            match this.admit(&mut buf.filled_mut()[before..]) {
+                Admit::AsRead => return Poll::Ready(Ok(())),
+                Admit::Instead(bytes) => {
+                    buf.set_filled(before);
+                    this.ready = bytes;
+                    this.ready_at = 0;
+                }
+            }
         }
-        polled
     }
 }
 
@@ -635,18 +796,71 @@ mod tests {
         field_size: 8190,
     };
 
-    fn verdicts_for(wire: &[u8], split: usize) -> Vec<Option<Rejection>> {
+    /// What hyper is given of `wire` read `split` bytes at a time, and the verdicts.
+    fn admitted(wire: &[u8], split: usize) -> (Vec<u8>, Vec<Verdict>) {
         let verdicts = Verdicts::default();
         let mut guard = Guarded::new((), LIMITS, verdicts.clone());
+        let mut given = Vec::new();
         for piece in wire.chunks(split) {
-            if let Err((at, fault)) = guard.observe(piece) {
-                let byte = piece[at];
-                assert!(byte == b'\n' || byte == b':', "spoils {byte:?}");
-                verdicts.push(Some(fault));
+            let mut piece = piece.to_vec();
+            match guard.admit(&mut piece) {
+                Admit::AsRead => given.extend_from_slice(&piece),
+                Admit::Instead(bytes) => given.extend_from_slice(&bytes),
+            }
+            if let Some(fault) = verdicts.body_fault() {
+                verdicts.push(Verdict::Refused(fault));
             }
         }
+        given.extend_from_slice(&guard.held);
         let queue = verdicts.heads.lock().unwrap();
-        queue.iter().cloned().collect()
+        (given, queue.iter().cloned().collect())
+    }
+
+    fn verdicts_for(wire: &[u8], split: usize) -> Vec<Option<Rejection>> {
+        let (given, verdicts) = admitted(wire, split);
+        let nuls = |bytes: &[u8]| bytes.iter().filter(|&&b| b == 0).count();
+        let spoiled = nuls(&given) - nuls(wire);
+        if !verdicts.iter().any(|v| matches!(v, Verdict::Rewritten(_))) {
+            assert_eq!(
+                given.len(),
+                wire.len(),
+                "only a rewritten target changes the length"
+            );
+        }
+        assert!(spoiled <= 1, "one byte at most is spoiled");
+        verdicts
+            .into_iter()
+            .map(|verdict| match verdict {
+                Verdict::Refused(rejection) => Some(rejection),
+                Verdict::Pass | Verdict::Rewritten(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn targets_hyper_would_refuse_reach_it_percent_encoded_and_the_raw_one_is_kept() {
+        let wire = b"GET /search?q=\"exact\"&t=<b> HTTP/1.1\r\nHost: x\r\n\r\nGET /a<b>`c HTTP/1.1\r\n\r\nGET /plain?q=%22 HTTP/1.1\r\n\r\n";
+        for split in [1, 2, 5, 17, wire.len()] {
+            let (given, verdicts) = admitted(wire, split);
+            assert_eq!(
+                String::from_utf8_lossy(&given),
+                "GET /search?q=%22exact%22&t=%3Cb%3E HTTP/1.1\r\nHost: x\r\n\r\nGET /a%3Cb%3E%60c HTTP/1.1\r\n\r\nGET /plain?q=%22 HTTP/1.1\r\n\r\n",
+                "split {split}"
+            );
+            assert_eq!(
+                verdicts,
+                vec![
+                    Verdict::Rewritten(RawTarget("/search?q=\"exact\"&t=<b>".to_owned())),
+                    Verdict::Rewritten(RawTarget("/a<b>`c".to_owned())),
+                    Verdict::Pass,
+                ],
+                "split {split}"
+            );
+        }
+        // A `"` in a path hyper takes as it is.
+        let (given, verdicts) = admitted(b"GET /a\"b HTTP/1.1\r\n\r\n", 3);
+        assert_eq!(given, b"GET /a\"b HTTP/1.1\r\n\r\n");
+        assert_eq!(verdicts, vec![Verdict::Pass]);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use super::buffer::{Pending, copyable, declared_length, read_whole};
 use super::django::{django_answer, serve_django, wsgi_request};
 use super::errors::page;
 use super::framing::Framing;
+use super::guard::Verdict;
 use super::header_case::preserve_case;
 use super::shared::{Connection, Shared};
 use crate::admin::{self};
@@ -42,18 +43,26 @@ pub(crate) async fn handle(
         .then(|| hyper::upgrade::on(&mut req));
     let in_flight = shared.metrics.in_flight();
     let client = shared.forwarded.client(conn.peer, req.headers());
+    let verdict = conn.verdicts.pop();
+    if let Verdict::Rewritten(raw) = &verdict {
+        req.extensions_mut().insert(raw.clone());
+    }
     let entry = shared.access_log.as_ref().map(|_| {
+        let target = match &verdict {
+            Verdict::Rewritten(raw) => raw.0.as_str(),
+            _ => crate::wsgi::request_target(req.uri()),
+        };
         Entry::new(
             client.ip(),
             req.method(),
-            req.uri(),
+            target,
             req.version(),
             req.headers(),
         )
     });
     let is_http1 = req.version() < http::Version::HTTP_2;
     let framing = Framing::of(&req);
-    let (mut response, served) = respond(&shared, &conn, client, req).await;
+    let (mut response, served) = respond(&shared, &conn, client, req, verdict).await;
     framing.apply(&mut response);
     shared.metrics.record(
         served.route.as_deref().unwrap_or(UNLISTED),
@@ -108,8 +117,9 @@ async fn respond(
     conn: &Connection,
     client: SocketAddr,
     req: Request<Incoming>,
+    verdict: Verdict,
 ) -> (Response<Body>, Served) {
-    if let Some(rejection) = conn.verdicts.pop() {
+    if let Verdict::Refused(rejection) = verdict {
         return (
             page(rejection.status(), &rejection.reason(), true),
             Served::ficus(),

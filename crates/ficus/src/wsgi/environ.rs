@@ -39,9 +39,17 @@ pub(super) fn build<'py>(
     set(intern!(py, "PATH_INFO"), &latin1(&decoded))?;
     // hyper lets raw UTF-8 through in the target; PEP 3333 wants its bytes, one code point each,
     // as gunicorn gives them (else Django's QueryDict fails to encode them back).
-    let query = request.uri.query().unwrap_or("");
+    let query = match &request.raw_target {
+        Some(raw) => raw
+            .split_once('?')
+            .map_or("", |(_, query)| query.split('#').next().unwrap_or("")),
+        None => request.uri.query().unwrap_or(""),
+    };
     set(intern!(py, "QUERY_STRING"), &latin1(query.as_bytes()))?;
-    let raw_uri = request_target(&request.uri);
+    let raw_uri = request
+        .raw_target
+        .as_deref()
+        .unwrap_or_else(|| request_target(&request.uri));
     set(intern!(py, "RAW_URI"), &latin1(raw_uri.as_bytes()))?;
     set(intern!(py, "SERVER_PROTOCOL"), protocol(request.version))?;
     set(intern!(py, "REMOTE_ADDR"), &request.client.ip().to_string())?;

@@ -27,6 +27,9 @@ use response::{Responder, StartResponse};
 pub(crate) struct WsgiRequest {
     pub method: http::Method,
     pub uri: http::Uri,
+    /// The target as the client sent it, when `uri` holds it percent-encoded for hyper (a `"`
+    /// in the query): RAW_URI and QUERY_STRING come from it.
+    pub raw_target: Option<String>,
     pub version: http::Version,
     pub headers: http::HeaderMap,
     /// The client as REMOTE_ADDR/REMOTE_PORT report it (the socket peer, or a trusted proxy's
