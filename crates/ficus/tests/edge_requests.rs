@@ -652,3 +652,42 @@ fn a_query_with_quotes_and_angle_brackets_reaches_the_application_as_sent() {
         server.log()
     );
 }
+
+#[test]
+fn a_body_short_of_its_content_length_is_sent_as_produced_then_the_connection_closes() {
+    let (server, _dir) = edge_server(&[]);
+    for via in ["list", "write", "wrapper"] {
+        let mut stream = support::connect(server.addr);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(4)))
+            .unwrap();
+        // Keep-alive asked for: only the short body makes the server close.
+        write!(stream, "GET /short?via={via} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 4096];
+        let closed = loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => reply.extend_from_slice(&buf[..n]),
+                Err(_) => break false,
+            }
+        };
+        let text = String::from_utf8_lossy(&reply);
+        assert!(closed, "{via}: the connection stayed open after {text:?}");
+        let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+        assert!(head.starts_with("HTTP/1.1 200"), "{via}: {head}");
+        assert!(head.contains("Content-Length: 10"), "{via}: {head}");
+        assert_eq!(body, "hello", "{via}");
+    }
+    assert!(
+        server
+            .log()
+            .contains("/short: the application declared Content-Length 10 and sent 5 bytes"),
+        "{}",
+        server.log()
+    );
+    // A HEAD answer keeps its length without a body, and the server serves on.
+    let head = request(server.addr, "HEAD", "/short", &[], b"");
+    assert_eq!(head.status, 200);
+    assert_eq!(get(server.addr, "/keep").status, 200);
+}

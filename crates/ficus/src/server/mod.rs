@@ -17,6 +17,7 @@ pub(crate) mod listen;
 pub(crate) mod proxy;
 pub(crate) mod service;
 pub(crate) mod shared;
+mod short_body;
 
 use std::sync::Arc;
 use std::time::Duration;

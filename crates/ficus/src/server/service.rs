@@ -25,6 +25,7 @@ use super::framing::Framing;
 use super::guard::Verdict;
 use super::header_case::preserve_case;
 use super::shared::{Connection, Shared};
+use super::short_body;
 use crate::admin::{self};
 use crate::body::Body;
 use crate::canary;
@@ -61,9 +62,16 @@ pub(crate) async fn handle(
         )
     });
     let is_http1 = req.version() < http::Version::HTTP_2;
+    let head_request = req.method() == http::Method::HEAD;
+    let path = req.uri().path().to_owned();
     let framing = Framing::of(&req);
     let (mut response, served) = respond(&shared, &conn, client, req, verdict).await;
     framing.apply(&mut response);
+    if let Some(declared) = short_body::declared_length(head_request, &response) {
+        let route = served.route.clone().unwrap_or(path);
+        let (parts, body) = response.into_parts();
+        response = Response::from_parts(parts, short_body::Declared::wrap(body, declared, route));
+    }
     shared.metrics.record(
         served.route.as_deref().unwrap_or(UNLISTED),
         served.backend,

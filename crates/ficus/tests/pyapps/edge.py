@@ -126,6 +126,24 @@ def application(environ, start_response):
         rest = stream.readlines()
         return _json(start_response, {"first": first.decode(), "second": second.decode(), "rest": [r.decode() for r in rest]})
 
+    if path == "/short":
+        # Content-Length 10, five bytes delivered: through the iterable, write() or
+        # wsgi.file_wrapper over an object that is not a file.
+        write = start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "10")])
+        via = query.get("via", "list")
+        if via == "write":
+            write(b"hel")
+            return [b"lo"]
+        if via == "wrapper":
+            class Reader:
+                def __init__(self):
+                    self.parts = [b"hel", b"lo"]
+
+                def read(self, size=-1):
+                    return self.parts.pop(0) if self.parts else b""
+
+            return environ["wsgi.file_wrapper"](Reader(), 2)
+        return [b"hello"]
     if path == "/iterate":
         lines = [line.decode() for line in environ["wsgi.input"]]
         return _json(start_response, {"lines": lines})
