@@ -572,3 +572,31 @@ fn admin_pages_are_not_reachable_from_another_address_without_the_token() {
         );
     }
 }
+
+#[test]
+fn a_client_still_sending_when_refused_gets_its_answer_not_a_reset() {
+    let server = edge_server(&["--max-body-size", "1000"]);
+    let refusals: [(&[u8], u16); 2] = [
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n",
+            413,
+        ),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ", 431),
+    ];
+    for (head, status) in refusals {
+        let mut stream = support::connect(server.addr);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(head).unwrap();
+        // The rest is sent before anything is read, as an uploading client does: the server
+        // answered long before, and keeps reading (and discarding) instead of resetting.
+        let sent = stream.write_all(&vec![b'v'; 5_000_000]);
+        assert!(sent.is_ok(), "{status}: sending the rest failed: {sent:?}");
+        let mut reply = Vec::new();
+        let read = stream.read_to_end(&mut reply);
+        assert!(read.is_ok(), "{status}: {read:?}");
+        assert_eq!(parse_response(&reply, false).0.status, status);
+    }
+    assert_eq!(get(server.addr, "/late").status, 200);
+}

@@ -28,6 +28,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::linger::Close;
+
 /// The limits a request head is held to, in gunicorn's terms.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HeadLimits {
@@ -246,8 +248,9 @@ const FORBIDDEN_TRAILERS: [&str; 6] = [
     "TE",
 ];
 
-pub(crate) struct Guarded<T> {
-    inner: T,
+pub(crate) struct Guarded<T: Close> {
+    /// The socket; taken only when the guard is dropped, to be closed (server/linger.rs).
+    inner: Option<T>,
     state: State,
     limits: HeadLimits,
     verdicts: Verdicts,
@@ -277,10 +280,18 @@ enum Admit {
     Instead(Vec<u8>),
 }
 
-impl<T> Guarded<T> {
+impl<T: Close> Drop for Guarded<T> {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            inner.close(self.mid_request());
+        }
+    }
+}
+
+impl<T: Close> Guarded<T> {
     pub(crate) fn new(inner: T, limits: HeadLimits, verdicts: Verdicts) -> Self {
         Self {
-            inner,
+            inner: Some(inner),
             state: State::Head(HeadScan::default()),
             limits,
             verdicts,
@@ -290,6 +301,17 @@ impl<T> Guarded<T> {
             edits: Vec::new(),
             hold_from: None,
         }
+    }
+
+    /// Whether the connection ends in the middle of a request: a head or body not read to its
+    /// end, or a request refused (the client may still be sending it).
+    fn mid_request(&self) -> bool {
+        !self.held.is_empty()
+            || match &self.state {
+                State::Head(scan) => scan.seen_request_line || scan.line_len > 0,
+                State::Body(left) => *left > 0,
+                State::Chunked(_) | State::Passthrough => true,
+            }
     }
 
     /// Judges bytes just read from the socket and says what hyper gets of them: as read (the
@@ -713,7 +735,7 @@ fn trim(bytes: &[u8]) -> &[u8] {
     &bytes[start..end]
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
+impl<T: AsyncRead + Close + Unpin> AsyncRead for Guarded<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -732,7 +754,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
                 return Poll::Ready(Ok(()));
             }
             let before = buf.filled().len();
-            match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            let Some(inner) = this.inner.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            match Pin::new(inner).poll_read(cx, buf) {
                 Poll::Ready(Ok(())) => {}
                 other => return other,
             }
@@ -756,21 +781,30 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
+impl<T: AsyncWrite + Close + Unpin> AsyncWrite for Guarded<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        match self.inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_write(cx, buf),
+            None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        match self.inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        match self.inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 
     fn poll_write_vectored(
@@ -778,11 +812,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        match self.inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_write_vectored(cx, bufs),
+            None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(T::is_write_vectored)
     }
 }
 

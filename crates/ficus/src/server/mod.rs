@@ -13,6 +13,7 @@ mod errors;
 mod framing;
 pub(crate) mod guard;
 mod header_case;
+mod linger;
 pub(crate) mod listen;
 pub(crate) mod proxy;
 pub(crate) mod service;
