@@ -612,9 +612,7 @@ fn connect_reaches_the_application_and_its_answer_ends_the_connection() {
     assert_eq!(env["PATH_INFO"], "");
     assert!(!String::from_utf8_lossy(&reply).contains("kept"));
     assert!(
-        server
-            .log()
-            .contains("\"CONNECT example.com:443 HTTP/1.1\" 200"),
+        server.log_comes_to_contain("\"CONNECT example.com:443 HTTP/1.1\" 200"),
         "{}",
         server.log()
     );
@@ -643,11 +641,9 @@ fn a_query_with_quotes_and_angle_brackets_reaches_the_application_as_sent() {
     assert_eq!(second.status, 200);
     assert_eq!(second.json()["PATH_INFO"], "/a<b>");
     assert_eq!(second.json()["RAW_URI"], "/a<b>");
+    // gunicorn's `%(r)s` is the raw request line, quotes and all.
     assert!(
-        server
-            .log()
-            // gunicorn's `%(r)s` is the raw request line, quotes and all.
-            .contains("\"GET /search?q=\"exact\"&t=<b>#frag HTTP/1.1\" 200"),
+        server.log_comes_to_contain("\"GET /search?q=\"exact\"&t=<b>#frag HTTP/1.1\" 200"),
         "{}",
         server.log()
     );
@@ -680,9 +676,9 @@ fn a_body_short_of_its_content_length_is_sent_as_produced_then_the_connection_cl
         assert_eq!(body, "hello", "{via}");
     }
     assert!(
-        server
-            .log()
-            .contains("/short: the application declared Content-Length 10 and sent 5 bytes"),
+        server.log_comes_to_contain(
+            "/short: the application declared Content-Length 10 and sent 5 bytes"
+        ),
         "{}",
         server.log()
     );

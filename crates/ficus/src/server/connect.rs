@@ -40,6 +40,8 @@ pub(super) fn answer(upgrade: OnUpgrade, response: Response<Body>) -> Response<B
                 return;
             }
         }
+        // The access log line is written when the body goes: before the client sees the end.
+        drop(body);
         let _ = io.shutdown().await;
     });
     Response::from_parts(parts, empty())

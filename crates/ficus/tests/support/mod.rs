@@ -325,6 +325,12 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Whether the server's log comes to contain `needle` within ten seconds (a line written
+    /// after the client has its answer, such as the access log's, may come a moment later).
+    pub fn log_comes_to_contain(&self, needle: &str) -> bool {
+        file_comes_to_contain(&self.log, needle)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
