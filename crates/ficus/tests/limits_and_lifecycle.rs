@@ -600,3 +600,16 @@ fn a_client_still_sending_when_refused_gets_its_answer_not_a_reset() {
     }
     assert_eq!(get(server.addr, "/late").status, 200);
 }
+
+#[test]
+fn a_client_stopping_mid_request_line_is_cut_off_too() {
+    // The guard holds an unfinished request line back (it may need rewriting); it must still
+    // reach hyper, whose header timeout closes the connection.
+    let server = edge_server(&["--keep-alive", "1"]);
+    let mut slow = support::connect(server.addr);
+    slow.write_all(b"GET /search?q=\"unfinish").unwrap();
+    let mut buf = Vec::new();
+    let read = slow.read_to_end(&mut buf);
+    assert!(read.is_ok(), "the connection was kept open: {read:?}");
+    assert_eq!(get(server.addr, "/late").status, 200);
+}

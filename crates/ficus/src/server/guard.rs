@@ -260,6 +260,9 @@ pub(crate) struct Guarded<T: Close> {
     /// them hyper has taken.
     ready: Vec<u8>,
     ready_at: usize,
+    /// When held bytes go to hyper as they are: a client that stops mid request line must still
+    /// meet hyper's header timeout, which only starts once hyper has bytes.
+    release: Option<Pin<Box<tokio::time::Sleep>>>,
     /// What `observe` wants changed in the bytes it was given.
     edits: Vec<Edit>,
     hold_from: Option<usize>,
@@ -298,6 +301,7 @@ impl<T: Close> Guarded<T> {
             held: Vec::new(),
             ready: Vec::new(),
             ready_at: 0,
+            release: None,
             edits: Vec::new(),
             hold_from: None,
         }
@@ -592,6 +596,10 @@ fn judge_request_line(line: &[u8]) -> Option<Rejection> {
     None
 }
 
+/// How long the start of a request line is held back waiting for its end (a real client sends
+/// it in one packet); then hyper gets it as it is, and the guard stops judging the connection.
+const HOLD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Bytes gunicorn takes in a target and hyper's URI parser refuses (the `http` crate follows the
 /// WHATWG URL rules: `"`, `<`, `>` in a query, `<`, `>` and a backtick in a path).
 const ENCODED_FOR_HYPER: &[u8] = b"\"<>`";
@@ -759,6 +767,18 @@ impl<T: AsyncRead + Close + Unpin> AsyncRead for Guarded<T> {
             };
             match Pin::new(inner).poll_read(cx, buf) {
                 Poll::Ready(Ok(())) => {}
+                Poll::Pending if !this.held.is_empty() => {
+                    let release = this
+                        .release
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(HOLD_AT_MOST)));
+                    if release.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.release = None;
+                    this.ready = std::mem::take(&mut this.held);
+                    this.state = State::Passthrough;
+                    continue;
+                }
                 other => return other,
             }
             if buf.filled().len() == before {
@@ -769,7 +789,11 @@ impl<T: AsyncRead + Close + Unpin> AsyncRead for Guarded<T> {
                 this.ready = std::mem::take(&mut this.held);
                 continue;
             }
-            match this.admit(&mut buf.filled_mut()[before..]) {
+            let admitted = this.admit(&mut buf.filled_mut()[before..]);
+            if this.held.is_empty() {
+                this.release = None;
+            }
+            match admitted {
                 Admit::AsRead => return Poll::Ready(Ok(())),
                 Admit::Instead(bytes) => {
                     buf.set_filled(before);
