@@ -111,6 +111,11 @@ fn normalise(response: &Response, port: u16) -> (u16, Vec<(String, String)>, Str
     let body = Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00")
         .unwrap()
         .replace_all(&body, "<now>");
+    // The admin shows them to the minute ("Dec. 2, 2026, 1:36 p.m."): one side may be a minute on.
+    let body =
+        Regex::new(r"(\w{3,5}\.? \d{1,2}, \d{4}, )(\d{1,2}(:\d\d)? [ap]\.m\.|noon|midnight)")
+            .unwrap()
+            .replace_all(&body, "$1<time>");
     (response.status, headers, body.into_owned())
 }
 
