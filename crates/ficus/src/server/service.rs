@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body::Body as _;
 use http_body_util::Full;
 use hyper::body::Incoming;
 
@@ -63,12 +64,20 @@ pub(crate) async fn handle(
     });
     let is_http1 = req.version() < http::Version::HTTP_2;
     let head_request = req.method() == http::Method::HEAD;
-    let path = req.uri().path().to_owned();
+    // For the short-body warning only; a Uri clone shares its bytes.
+    let uri = req.uri().clone();
     let framing = Framing::of(&req);
     let (mut response, served) = respond(&shared, &conn, client, req, verdict).await;
     framing.apply(&mut response);
-    if let Some(declared) = short_body::declared_length(head_request, &response) {
-        let route = served.route.clone().unwrap_or(path);
+    // A body known to hold its declared length (every whole one) cannot end short: only the
+    // others are watched.
+    if let Some(declared) = short_body::declared_length(head_request, &response)
+        && response.body().size_hint().exact() != Some(declared)
+    {
+        let route = served
+            .route
+            .clone()
+            .unwrap_or_else(|| uri.path().to_owned());
         let (parts, body) = response.into_parts();
         response = Response::from_parts(parts, short_body::Declared::wrap(body, declared, route));
     }
