@@ -15,14 +15,14 @@ use crate::routes::{Route, Sticky};
 const BUCKETS: u64 = 10_000;
 
 /// Whether the Rust handler serves this client on this canary route.
-pub(crate) fn serves(route: &Route, headers: &HeaderMap, client: IpAddr) -> bool {
+pub(crate) fn serves(route: &Route, headers: &HeaderMap, client: Option<IpAddr>) -> bool {
     let key = key(&route.sticky, headers, client);
     let bucket = mix(fnv1a(&key)) % BUCKETS;
     (bucket as f64) < route.percent * (BUCKETS as f64 / 100.0)
 }
 
 /// The bytes a client is known by: the cookie or header when the request has it, else its address.
-fn key(sticky: &Sticky, headers: &HeaderMap, client: IpAddr) -> Vec<u8> {
+fn key(sticky: &Sticky, headers: &HeaderMap, client: Option<IpAddr>) -> Vec<u8> {
     let found = match sticky {
         Sticky::Client => None,
         Sticky::Header(name) => headers
@@ -33,7 +33,13 @@ fn key(sticky: &Sticky, headers: &HeaderMap, client: IpAddr) -> Vec<u8> {
             .next()
             .map(|v| v.as_bytes().to_vec()),
     };
-    found.unwrap_or_else(|| client.to_string().into_bytes())
+    // A unix-socket client with no forwarded address has no address of its own.
+    found.unwrap_or_else(|| {
+        client
+            .map(|ip| ip.to_string())
+            .unwrap_or_default()
+            .into_bytes()
+    })
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -75,7 +81,7 @@ mod tests {
         headers
     }
 
-    const NOWHERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const NOWHERE: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
 
     #[test]
     fn the_share_of_clients_follows_percent() {
@@ -105,13 +111,15 @@ mod tests {
         let table = route(50.0, "header:x-user-id");
         let route = &table.routes[0];
         let by_address: Vec<bool> = (1..=50u8)
-            .map(|i| serves(route, &HeaderMap::new(), IpAddr::from([10, 0, 0, i])))
+            .map(|i| serves(route, &HeaderMap::new(), Some(IpAddr::from([10, 0, 0, i]))))
             .collect();
         assert!(by_address.contains(&true) && by_address.contains(&false));
         let mut headers = HeaderMap::new();
         headers.insert("x-user-id", "42".parse().unwrap());
-        let first = serves(route, &headers, IpAddr::from([10, 0, 0, 1]));
+        let first = serves(route, &headers, Some(IpAddr::from([10, 0, 0, 1])));
         // The header wins over the address: the same user from another address stays put.
-        assert!((2..=50u8).all(|i| serves(route, &headers, IpAddr::from([10, 0, 0, i])) == first));
+        assert!(
+            (2..=50u8).all(|i| serves(route, &headers, Some(IpAddr::from([10, 0, 0, i]))) == first)
+        );
     }
 }

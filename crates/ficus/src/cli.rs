@@ -82,10 +82,16 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
 
-    /// Address to listen on: HOST, HOST:PORT or [IPV6]:PORT; repeatable. Defaults to
-    /// 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set.
+    /// Address to listen on: HOST, HOST:PORT, [IPV6]:PORT, unix:PATH, or fd://N for a socket
+    /// already bound; repeatable. Defaults to 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is
+    /// set. Sockets passed by systemd (LISTEN_FDS) replace them.
     #[arg(short = 'b', long = "bind")]
     pub bind: Vec<String>,
+
+    /// The bits a unix socket's mode leaves out, as gunicorn's umask (octal like 007 or 0o007,
+    /// hex 0x7, or decimal); 0 lets every local user connect.
+    #[arg(short = 'm', long = "umask", default_value = "0", value_parser = umask)]
+    pub umask: u32,
 
     /// Worker processes, each with its own interpreter and Python threads, sharing the listening
     /// sockets under a small main process that replaces any that dies.
@@ -292,6 +298,27 @@ impl InitArgs {
     }
 }
 
+/// gunicorn's `auto_int`: a leading 0 before a digit means octal (`022`), else Python's
+/// `int(x, 0)` (`0o22`, `0x12`, `18`).
+fn umask(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    let bad = || format!("`{text}` is not a umask (use an octal number such as 022)");
+    let (digits, radix) = if let Some(hex) = text.strip_prefix("0x").or(text.strip_prefix("0X")) {
+        (hex, 16)
+    } else if let Some(octal) = text.strip_prefix("0o").or(text.strip_prefix("0O")) {
+        (octal, 8)
+    } else if text.len() > 1 && text.starts_with('0') {
+        (&text[1..], 8)
+    } else {
+        (text, 10)
+    };
+    let mask = u32::from_str_radix(digits, radix).map_err(|_| bad())?;
+    if mask > 0o777 {
+        return Err(bad());
+    }
+    Ok(mask)
+}
+
 impl ServeArgs {
     /// The plain options `serve` runs with.
     pub(crate) fn resolved(&self) -> crate::serve::ServeOptions {
@@ -321,6 +348,7 @@ impl ServeArgs {
             metrics_path: Some(self.metrics_path.clone()).filter(|p| p.starts_with('/')),
             state_file: self.state_file.clone(),
             forwarded_allow_ips: self.forwarded_allow_ips.clone(),
+            umask: self.umask,
         }
     }
 }
@@ -384,5 +412,16 @@ mod tests {
     #[test]
     fn every_command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_umask_is_read_as_gunicorn_reads_it() {
+        assert_eq!(umask("0"), Ok(0));
+        assert_eq!(umask("007"), Ok(0o007));
+        assert_eq!(umask("0o027"), Ok(0o027));
+        assert_eq!(umask("0x1f"), Ok(0x1f));
+        assert_eq!(umask("18"), Ok(18));
+        assert!(umask("08").is_err());
+        assert!(umask("rwx").is_err());
     }
 }

@@ -67,6 +67,8 @@ pub(crate) struct ServeOptions {
     /// Empty for none.
     pub(crate) state_file: String,
     pub(crate) forwarded_allow_ips: String,
+    /// `-m`/`--umask`: what a unix socket's mode leaves out (0: anyone on the host connects).
+    pub(crate) umask: u32,
 }
 
 /// Serves with the migration's handlers until a signal stops the server; the exit status it
@@ -91,24 +93,22 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
         None => None,
     };
     let worker_id = worker.as_ref().map(|w| w.id);
-    let listeners = match worker {
-        Some(worker) => worker.listeners,
-        None => listen::addresses(&args.bind)?
-            .iter()
-            .map(|addr| listen::bind(*addr))
-            .collect::<Result<Vec<_>, _>>()?,
+    // The unix socket files this process made go when it returns (workers make none).
+    let (listeners, _unlink) = match worker {
+        Some(worker) => (worker.listeners, listen::Unlink::default()),
+        None => listen::open(&args.bind, args.umask)?,
     };
     let state_file = state::file(&args.state_file).filter(|_| worker_id.is_none());
     if worker_id.is_none() {
         for listener in &listeners {
-            if let Ok(addr) = listener.local_addr() {
-                tracing::info!("Listening at: http://{addr} ({})", app_config.app);
+            if let Ok(addr) = listener.address() {
+                tracing::info!("Listening at: {addr} ({})", app_config.app);
             }
         }
     }
+    let local = admin_address(&listeners);
     // Several workers, or recycling: this process only supervises, and never starts Python.
     if worker_id.is_none() && (args.workers > 1 || args.max_requests > 0) {
-        let local = listeners.first().and_then(|l| l.local_addr().ok());
         let (written, removed) = (state_file.clone(), state_file);
         let code = supervisor::run(
             listeners,
@@ -226,10 +226,7 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
     {
         tracing::info!("{} ({})", table.describe(), file.display());
     }
-    write_state(
-        state_file.as_deref(),
-        listeners.first().and_then(|l| l.local_addr().ok()),
-    );
+    write_state(state_file.as_deref(), local);
     tokio.spawn(crate::admin::peers::publish(shared.admin.clone()));
     supervisor::notify_ready();
 
@@ -257,10 +254,19 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where `ficus reload` and `ficus routes` reach this server: its first TCP socket, else its
+/// first unix one.
+fn admin_address(listeners: &[listen::Listener]) -> Option<listen::Address> {
+    listeners
+        .iter()
+        .find_map(|l| l.tcp_addr().map(listen::Address::Tcp))
+        .or_else(|| listeners.first().and_then(|l| l.address().ok()))
+}
+
 /// Writes where this server answers, for `ficus reload` and `ficus routes`.
-fn write_state(path: Option<&std::path::Path>, local: Option<std::net::SocketAddr>) {
+fn write_state(path: Option<&std::path::Path>, local: Option<listen::Address>) {
     if let (Some(path), Some(local)) = (path, local)
-        && let Err(err) = State::of_this_process(local).write(path)
+        && let Err(err) = State::of_this_process(&local).write(path)
     {
         tracing::warn!("cannot write the state file {}: {err}", path.display());
     }

@@ -7,35 +7,44 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::server::listen::Address;
+
 pub(crate) const DEFAULT_PATH: &str = ".ficus/server.json";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct State {
     pub pid: u32,
-    /// Where the admin paths answer, as `http://127.0.0.1:8000`.
+    /// Where the admin paths answer, as `http://127.0.0.1:8000` or `unix:/run/app.sock`.
     pub url: String,
 }
 
 impl State {
     /// The state of this process, listening on `addr` (a wildcard address is reached through
-    /// loopback, which the admin paths admit without a token).
-    pub(crate) fn of_this_process(addr: SocketAddr) -> Self {
-        let mut reach = addr;
-        if reach.ip().is_unspecified() {
-            reach.set_ip(match addr {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
+    /// loopback, which the admin paths admit without a token, as they admit a unix socket).
+    pub(crate) fn of_this_process(addr: &Address) -> Self {
+        let url = match addr {
+            Address::Tcp(addr) => {
+                let mut reach = *addr;
+                if reach.ip().is_unspecified() {
+                    reach.set_ip(match addr {
+                        SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                        SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                    });
+                }
+                format!("http://{reach}")
+            }
+            unix => unix.to_string(),
+        };
         State {
             pid: std::process::id(),
-            url: format!("http://{reach}"),
+            url,
         }
     }
 
@@ -92,6 +101,32 @@ pub(crate) struct Reply {
     pub body: String,
 }
 
+/// A connection to `http://HOST:PORT` or `unix:PATH`, and the Host to send.
+fn connect(url: &str) -> anyhow::Result<(Box<dyn ReadWrite>, String)> {
+    if let Some(path) = url.strip_prefix("unix:") {
+        let stream = UnixStream::connect(path)
+            .with_context(|| format!("no ficus server answers at {url}"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        return Ok((Box::new(stream), "localhost".to_owned()));
+    }
+    let authority = url
+        .strip_prefix("http://")
+        .with_context(|| format!("`{url}` is not an http:// or unix: address"))?;
+    let authority = authority.split('/').next().unwrap_or(authority);
+    let addr = authority
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {authority}"))?
+        .next()
+        .with_context(|| format!("{authority} resolves to no address"))?;
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .with_context(|| format!("no ficus server answers at {url}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    Ok((Box::new(stream), authority.to_owned()))
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
 /// Sends one request to a ficus server's admin path.
 pub(crate) fn request(
     url: &str,
@@ -100,18 +135,7 @@ pub(crate) fn request(
     extra: &[(&str, &str)],
     token: Option<&str>,
 ) -> anyhow::Result<Reply> {
-    let authority = url
-        .strip_prefix("http://")
-        .with_context(|| format!("`{url}` is not an http:// address"))?;
-    let authority = authority.split('/').next().unwrap_or(authority);
-    let addr = authority
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve {authority}"))?
-        .next()
-        .with_context(|| format!("{authority} resolves to no address"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .with_context(|| format!("no ficus server answers at {url}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let (mut stream, authority) = connect(url)?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: 0\r\n"
     );

@@ -9,7 +9,6 @@
 //! tokio runtime. The small tokio runtime here only waits for signals and worker exits.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -17,6 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{SignalKind, signal};
+
+use crate::server::listen::Listener;
 
 /// The inherited listening sockets of a worker, as `3,4`.
 pub(crate) const WORKER_FDS: &str = "FICUS_WORKER_FDS";
@@ -36,7 +37,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// This process's part when it is a worker: its id and its inherited sockets.
 pub(crate) struct Worker {
     pub id: usize,
-    pub listeners: Vec<TcpListener>,
+    pub listeners: Vec<Listener>,
 }
 
 /// The sockets and id a supervisor gave this process, when it is a worker.
@@ -55,12 +56,8 @@ pub(crate) fn worker() -> anyhow::Result<Option<Worker>> {
                 .trim()
                 .parse()
                 .with_context(|| format!("{WORKER_FDS} holds `{fd}`, not a file descriptor"))?;
-            // SAFETY: the supervisor handed this descriptor over for exactly this; nothing else
-            // in the process owns it, so the listener may take ownership.
-            let listener = unsafe { TcpListener::from_raw_fd(fd) };
-            set_inherited(fd, false)?;
-            listener.set_nonblocking(true)?;
-            Ok(listener)
+            // The supervisor handed this descriptor over for exactly this.
+            Ok(Listener::inherited(fd, WORKER_FDS)?)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Some(Worker { id, listeners }))
@@ -125,7 +122,7 @@ pub(crate) struct Plan {
 }
 
 /// Runs the workers until a signal stops them; the process's exit status.
-pub(crate) fn run(listeners: Vec<TcpListener>, plan: Plan) -> anyhow::Result<i32> {
+pub(crate) fn run(listeners: Vec<Listener>, plan: Plan) -> anyhow::Result<i32> {
     let fds = listeners
         .iter()
         .map(|l| {

@@ -650,6 +650,24 @@ fn a_query_with_quotes_and_angle_brackets_reaches_the_application_as_sent() {
 }
 
 #[test]
+fn a_fragment_stays_in_raw_uri_and_out_of_path_and_query_as_in_gunicorn() {
+    let (server, _dir) = edge_server(&[]);
+    for (target, path, query) in [
+        ("/p?a=1#frag", "/p", "a=1"),
+        ("/p#x?y", "/p", ""),
+        ("/?>#f?g", "/", ">"),
+    ] {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let (answer, _) = parse_response(&exchange(server.addr, raw.as_bytes()), false);
+        assert_eq!(answer.status, 200, "{target}");
+        let env = answer.json();
+        assert_eq!(env["RAW_URI"], target);
+        assert_eq!(env["PATH_INFO"], path, "{target}");
+        assert_eq!(env["QUERY_STRING"], query, "{target}");
+    }
+}
+
+#[test]
 fn a_body_short_of_its_content_length_is_sent_as_produced_then_the_connection_closes() {
     let (server, _dir) = edge_server(&[]);
     for via in ["list", "write", "wrapper"] {

@@ -476,12 +476,12 @@ struct Expected {
 }
 
 fn expected(case: &Case) -> Expected {
-    // A fragment is no part of a request-target; a lenient parser that lets `#` in drops what
-    // follows, and the environ can only describe what is left.
-    let target = case.target();
-    let target = match target.iter().position(|&b| b == b'#') {
-        Some(hash) => target[..hash].to_vec(),
-        None => target,
+    // A fragment is no part of a request-target: PATH_INFO and QUERY_STRING end before it,
+    // and RAW_URI keeps it, as in gunicorn.
+    let raw = case.target();
+    let target = match raw.iter().position(|&b| b == b'#') {
+        Some(hash) => raw[..hash].to_vec(),
+        None => raw.clone(),
     };
     let (path, query) = match target.iter().position(|&b| b == b'?') {
         Some(at) => (&target[..at], &target[at + 1..]),
@@ -492,7 +492,7 @@ fn expected(case: &Case) -> Expected {
     strings.insert("SCRIPT_NAME", String::new());
     strings.insert("PATH_INFO", latin1(&percent_decode(path)));
     strings.insert("QUERY_STRING", latin1(query));
-    strings.insert("RAW_URI", latin1(&target));
+    strings.insert("RAW_URI", latin1(&raw));
     strings.insert("SERVER_PROTOCOL", "HTTP/1.1".to_owned());
     // The listening socket's address whatever Host says, as gunicorn sets it (its port is
     // pinned in edge_requests.rs, which knows the server's address).

@@ -613,3 +613,16 @@ fn a_client_stopping_mid_request_line_is_cut_off_too() {
     assert!(read.is_ok(), "the connection was kept open: {read:?}");
     assert_eq!(get(server.addr, "/late").status, 200);
 }
+
+#[test]
+fn a_connection_that_sends_nothing_is_closed_after_the_keep_alive_time() {
+    let server = edge_server(&["--keep-alive", "1"]);
+    let mut silent = support::connect(server.addr);
+    let mut buf = [0u8; 16];
+    // Closed by the server (a read of 0), well before the ten-second read timeout: before,
+    // such a connection was held for good, as hyper's header timer starts at a first byte.
+    let read = silent.read(&mut buf);
+    assert!(matches!(read, Ok(0)), "{read:?}");
+    // The server serves on.
+    assert_eq!(get(server.addr, "/environ").status, 200);
+}

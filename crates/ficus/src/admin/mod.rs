@@ -9,7 +9,7 @@
 pub(crate) mod peers;
 mod status;
 
-use std::net::SocketAddr;
+use crate::server::shared::Peer;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -54,8 +54,8 @@ pub(crate) struct Admin {
 
 impl Admin {
     /// Whether a request may see the operator's pages.
-    fn admits(&self, peer: SocketAddr, headers: &HeaderMap, query: Option<&str>) -> bool {
-        let local = peer.ip().is_loopback() && !proxied(headers);
+    fn admits(&self, peer: Peer, headers: &HeaderMap, query: Option<&str>) -> bool {
+        let local = peer.is_local() && !proxied(headers);
         local
             || self
                 .token
@@ -104,7 +104,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// Answers the operator's paths; None hands the request on (not one of them, or not admitted).
 pub(crate) async fn serve<B>(
     admin: &Admin,
-    peer: SocketAddr,
+    peer: Peer,
     req: &Request<B>,
 ) -> Option<Response<Body>> {
     let path = req.uri().path();

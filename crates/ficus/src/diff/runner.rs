@@ -25,6 +25,8 @@ use crate::python::pool::PythonPool;
 use crate::python::{app, django};
 use crate::routes::RouteTable;
 use crate::routes::pattern::decode_path;
+use crate::server::listen::Address;
+use crate::server::proxy::Client;
 use crate::wsgi::{BodySource, WsgiApp, WsgiRequest};
 use ficus_parity::Answer;
 use ficus_parity::requests::Request;
@@ -415,8 +417,8 @@ fn wsgi_request(request: &Request) -> anyhow::Result<WsgiRequest> {
         raw_target: None,
         version: http::Version::HTTP_11,
         headers,
-        client: SocketAddr::from(([127, 0, 0, 1], 50000)),
-        local: SocketAddr::from(([127, 0, 0, 1], 8000)),
+        client: Client::Tcp(SocketAddr::from(([127, 0, 0, 1], 50000))),
+        local: Address::Tcp(SocketAddr::from(([127, 0, 0, 1], 8000))),
         url_scheme: "http",
         content_length: (!request.body.is_empty()).then_some(request.body.len() as u64),
         body: BodySource::Buffered(request.body.clone()),

@@ -79,7 +79,7 @@ impl AccessLog {
 
 impl Entry {
     pub(crate) fn new(
-        remote: std::net::IpAddr,
+        remote: Option<std::net::IpAddr>,
         method: &http::Method,
         target: &str,
         version: http::Version,
@@ -97,7 +97,8 @@ impl Entry {
             _ => "HTTP/1.1",
         };
         Self {
-            remote: remote.to_string(),
+            // A unix-socket client with nothing forwarded has no address.
+            remote: remote.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
             user: basic_auth_user(headers).unwrap_or_else(|| "-".to_owned()),
             time: chrono::Local::now()
                 .format("[%d/%b/%Y:%H:%M:%S %z]")

@@ -2,8 +2,6 @@
 //! body collected and given a length), the call on the Python pool with back-pressure (503) and
 //! a deadline for the head (504), and the application's head made into hyper's response.
 
-use std::net::SocketAddr;
-
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use http_body::Body as _;
@@ -14,6 +12,7 @@ use super::buffer::{buffer_body, declared_length};
 use super::errors::page;
 use super::guard::RawTarget;
 use super::header_case::OriginalNames;
+use super::proxy::Client;
 use super::shared::{Connection, Shared};
 use crate::body::{Body, ChannelBody, OneChunk};
 use crate::python::pool::PoolError;
@@ -38,7 +37,7 @@ pub(super) async fn django_answer(shared: &Shared, request: WsgiRequest) -> Opti
 pub(super) fn wsgi_request(
     shared: &Shared,
     conn: &Connection,
-    client: SocketAddr,
+    client: Client,
     parts: http::request::Parts,
     body: Bytes,
 ) -> WsgiRequest {
@@ -56,7 +55,7 @@ pub(super) fn wsgi_request(
 pub(super) fn build_wsgi_request(
     shared: &Shared,
     conn: &Connection,
-    client: SocketAddr,
+    client: Client,
     parts: http::request::Parts,
     content_length: Option<u64>,
     body: BodySource,
@@ -74,7 +73,7 @@ pub(super) fn build_wsgi_request(
         version: parts.version,
         headers: parts.headers,
         client,
-        local: conn.local,
+        local: conn.local.clone(),
         url_scheme,
         content_length,
         body,
@@ -85,7 +84,7 @@ pub(super) fn build_wsgi_request(
 pub(super) async fn serve_django(
     shared: &Shared,
     conn: &Connection,
-    client: SocketAddr,
+    client: Client,
     pending: Pending,
 ) -> Response<Body> {
     let req = match pending {

@@ -25,6 +25,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -147,12 +148,13 @@ pub(crate) enum Verdict {
     #[default]
     Pass,
     Refused(Rejection),
-    /// Taken, with bytes in its target that gunicorn takes and hyper's URI parser does not (a
-    /// `"` in the query): hyper got them percent-encoded, the application gets them as sent.
+    /// Taken, with a target hyper does not keep as sent: bytes gunicorn takes and hyper's URI
+    /// parser refuses (a `"` in the query), which hyper got percent-encoded, or a fragment,
+    /// which hyper drops. The application gets the target as sent (RAW_URI).
     Rewritten(RawTarget),
 }
 
-/// A request target as the client sent it, when hyper was handed an encoded one.
+/// A request target as the client sent it, when hyper holds another (encoded, or cut at `#`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RawTarget(pub String);
 
@@ -266,6 +268,13 @@ pub(crate) struct Guarded<T: Close> {
     /// What `observe` wants changed in the bytes it was given.
     edits: Vec<Edit>,
     hold_from: Option<usize>,
+    /// How long a new connection may stay silent, and its timer (started at the first read):
+    /// hyper's header timeout starts only with a first byte, so a client that connects and
+    /// sends nothing would otherwise hold its connection for good. gunicorn closes it after
+    /// its keep-alive time.
+    silent_at_most: Option<Duration>,
+    silence: Option<Pin<Box<tokio::time::Sleep>>>,
+    heard: bool,
 }
 
 /// A rewritten request target: where it is in the bytes observed, and what hyper gets instead.
@@ -304,7 +313,16 @@ impl<T: Close> Guarded<T> {
             release: None,
             edits: Vec::new(),
             hold_from: None,
+            silent_at_most: None,
+            silence: None,
+            heard: false,
         }
+    }
+
+    /// Closes the connection when its first byte has not come within `limit`.
+    pub(crate) fn first_byte_within(mut self, limit: Duration) -> Self {
+        self.silent_at_most = Some(limit);
+        self
     }
 
     /// Whether the connection ends in the middle of a request: a head or body not read to its
@@ -488,6 +506,11 @@ impl<T: Close> Guarded<T> {
                     with: encoded,
                 });
                 scan.raw_target = Some(RawTarget(String::from_utf8_lossy(target).into_owned()));
+            } else if let Some(target) = line.split(|&b| b == b' ').nth(1)
+                && target.contains(&b'#')
+            {
+                // hyper drops a fragment; gunicorn's RAW_URI keeps it.
+                scan.raw_target = Some(RawTarget(String::from_utf8_lossy(target).into_owned()));
             }
             scan.seen_request_line = true;
             scan.is_connect = line.starts_with(b"CONNECT ");
@@ -598,7 +621,7 @@ fn judge_request_line(line: &[u8]) -> Option<Rejection> {
 
 /// How long the start of a request line is held back waiting for its end (a real client sends
 /// it in one packet); then hyper gets it as it is, and the guard stops judging the connection.
-const HOLD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
+const HOLD_AT_MOST: Duration = Duration::from_secs(1);
 
 /// Bytes gunicorn takes in a target and hyper's URI parser refuses (the `http` crate follows the
 /// WHATWG URL rules: `"`, `<`, `>` in a query, `<`, `>` and a backtick in a path).
@@ -767,6 +790,18 @@ impl<T: AsyncRead + Close + Unpin> AsyncRead for Guarded<T> {
             };
             match Pin::new(inner).poll_read(cx, buf) {
                 Poll::Ready(Ok(())) => {}
+                Poll::Pending if !this.heard && this.silent_at_most.is_some() => {
+                    let limit = this.silent_at_most.unwrap_or_default();
+                    let silence = this
+                        .silence
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                    if silence.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    // Nothing was said: hyper sees the client leave and closes quietly.
+                    tracing::debug!("a connection sent nothing for {limit:?}: closed");
+                    return Poll::Ready(Ok(()));
+                }
                 Poll::Pending if !this.held.is_empty() => {
                     let release = this
                         .release
@@ -780,6 +815,10 @@ impl<T: AsyncRead + Close + Unpin> AsyncRead for Guarded<T> {
                     continue;
                 }
                 other => return other,
+            }
+            if buf.filled().len() > before && !this.heard {
+                this.heard = true;
+                this.silence = None;
             }
             if buf.filled().len() == before {
                 // The client is done: hyper gets a held, unfinished request line as it is.

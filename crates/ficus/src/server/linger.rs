@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
 
 /// How long a closing connection is read and discarded, at most.
 const LINGER_TIME: Duration = Duration::from_secs(2);
@@ -33,16 +33,31 @@ impl Close for TcpStream {
         // Bytes already waiting are unread request bytes whatever the guard thought.
         let mut probe = [0u8; 1];
         let waiting = matches!(self.try_read(&mut probe), Ok(n) if n > 0);
-        if !client_may_send && !waiting {
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(linger(self));
-        }
+        linger_if(self, client_may_send || waiting);
     }
 }
 
-async fn linger(mut stream: TcpStream) {
+impl Close for UnixStream {
+    fn close(self, client_may_send: bool) {
+        let mut probe = [0u8; 1];
+        let waiting = matches!(self.try_read(&mut probe), Ok(n) if n > 0);
+        linger_if(self, client_may_send || waiting);
+    }
+}
+
+fn linger_if<S>(stream: S, needed: bool)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if !needed {
+        return;
+    }
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(linger(stream));
+    }
+}
+
+async fn linger<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     let _ = stream.shutdown().await;
     let deadline = tokio::time::Instant::now() + LINGER_TIME;
     let mut discarded = 0;

@@ -26,13 +26,15 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 
 pub(crate) use header_case::HeaderCase;
 
 use guard::{Guarded, HeadLimits, Verdicts};
-use shared::{Connection, Shared};
+use linger::Close;
+use listen::{Address, Listener};
+use shared::{Connection, Peer, Shared};
 
 /// How long a drain keeps serving connections that have not sent their first request yet.
 const SETTLE: Duration = Duration::from_millis(500);
@@ -53,20 +55,58 @@ pub(crate) enum Stop {
     Quick,
 }
 
+/// A connection just accepted, and where.
+struct Accepted {
+    stream: Stream,
+    local: Address,
+}
+
+enum Stream {
+    Tcp(tokio::net::TcpStream, std::net::SocketAddr),
+    Unix(tokio::net::UnixStream),
+}
+
+/// A listening socket in tokio's hands.
+enum Accepting {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+impl Accepting {
+    fn new(listener: Listener) -> std::io::Result<Self> {
+        Ok(match listener {
+            Listener::Tcp(listener) => Accepting::Tcp(tokio::net::TcpListener::from_std(listener)?),
+            Listener::Unix(listener, _) => {
+                Accepting::Unix(tokio::net::UnixListener::from_std(listener)?)
+            }
+        })
+    }
+
+    async fn accept(&self) -> std::io::Result<Stream> {
+        Ok(match self {
+            Accepting::Tcp(listener) => {
+                let (stream, peer) = listener.accept().await?;
+                Stream::Tcp(stream, peer)
+            }
+            Accepting::Unix(listener) => Stream::Unix(listener.accept().await?.0),
+        })
+    }
+}
+
 /// Serves until `stop` fires; returns once connections are drained (or the grace period ends).
 pub(crate) async fn run(
-    listeners: Vec<std::net::TcpListener>,
+    listeners: Vec<Listener>,
     shared: Arc<Shared>,
     settings: ServerSettings,
     mut stop: watch::Receiver<Option<Stop>>,
 ) -> std::io::Result<Stop> {
     // Accept loops only accept; this loop owns every connection, so SIGTERM can drain them all.
-    let (accepted_tx, mut accepted) = mpsc::channel(64);
+    let (accepted_tx, mut accepted) = mpsc::channel::<Accepted>(64);
     let (closing_tx, _) = watch::channel(false);
     let mut accept_tasks = Vec::new();
     for listener in listeners {
-        let listener = TcpListener::from_std(listener)?;
-        let listening = listener.local_addr()?;
+        let local = listener.address()?;
+        let listener = Accepting::new(listener)?;
         let mut closing = closing_tx.subscribe();
         let accepted_tx = accepted_tx.clone();
         accept_tasks.push(tokio::spawn(async move {
@@ -74,8 +114,9 @@ pub(crate) async fn run(
                 tokio::select! {
                     _ = closing.changed() => break,
                     result = listener.accept() => match result {
-                        Ok((stream, peer)) => {
-                            if accepted_tx.send((stream, peer, listening)).await.is_err() {
+                        Ok(stream) => {
+                            let local = local.clone();
+                            if accepted_tx.send(Accepted { stream, local }).await.is_err() {
                                 break;
                             }
                         }
@@ -98,8 +139,8 @@ pub(crate) async fn run(
         }
         tokio::select! {
             changed = stop.changed() => if changed.is_err() { break Stop::Quick },
-            Some((stream, peer, listening)) = accepted.recv() => {
-                serve_connection(stream, peer, listening, &shared, settings, &graceful);
+            Some(accepted) = accepted.recv() => {
+                serve_connection(accepted, &shared, settings, &graceful);
             }
         }
     };
@@ -110,8 +151,8 @@ pub(crate) async fn run(
     if how == Stop::Drain {
         // Connections accepted but not yet picked up are ours: the kernel will not hand them to
         // another worker, so they are served, not dropped.
-        while let Ok((stream, peer, listening)) = accepted.try_recv() {
-            serve_connection(stream, peer, listening, &shared, settings, &graceful);
+        while let Ok(accepted) = accepted.try_recv() {
+            serve_connection(accepted, &shared, settings, &graceful);
         }
         // A connection whose request has not arrived yet counts as idle, and a graceful
         // shutdown would close it unanswered: give fresh connections a moment to send it.
@@ -131,19 +172,40 @@ pub(crate) async fn run(
 }
 
 fn serve_connection(
-    stream: tokio::net::TcpStream,
-    peer: std::net::SocketAddr,
-    listening: std::net::SocketAddr,
+    accepted: Accepted,
     shared: &Arc<Shared>,
     settings: ServerSettings,
     graceful: &GracefulShutdown,
 ) {
-    let _ = stream.set_nodelay(true);
+    let local = accepted.local;
+    match accepted.stream {
+        Stream::Tcp(stream, peer) => {
+            let _ = stream.set_nodelay(true);
+            serve_stream(stream, Peer::Tcp(peer), local, shared, settings, graceful);
+        }
+        Stream::Unix(stream) => {
+            serve_stream(stream, Peer::Unix, local, shared, settings, graceful);
+        }
+    }
+}
+
+fn serve_stream<S>(
+    stream: S,
+    peer: Peer,
+    local: Address,
+    shared: &Arc<Shared>,
+    settings: ServerSettings,
+    graceful: &GracefulShutdown,
+) where
+    S: AsyncRead + AsyncWrite + Close + Unpin + Send + 'static,
+{
     let verdicts = Verdicts::default();
-    let io = TokioIo::new(Guarded::new(stream, settings.limits, verdicts.clone()));
+    let guarded = Guarded::new(stream, settings.limits, verdicts.clone())
+        .first_byte_within(settings.keep_alive);
+    let io = TokioIo::new(guarded);
     let conn = Arc::new(Connection {
         peer,
-        local: listening,
+        local,
         verdicts,
     });
     let shared = shared.clone();

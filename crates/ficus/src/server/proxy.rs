@@ -1,8 +1,11 @@
 //! Which peers may speak for the client: `X-Forwarded-Proto` (and gunicorn's other secure-scheme
 //! headers) set `wsgi.url_scheme`, and `X-Forwarded-For` sets REMOTE_ADDR, but only when the
-//! socket peer is listed in `--forwarded-allow-ips` (loopback by default, as in gunicorn).
+//! socket peer is listed in `--forwarded-allow-ips` (loopback by default, as in gunicorn), or
+//! is on a unix socket (gunicorn trusts those whatever the list says).
 
 use std::net::{IpAddr, SocketAddr};
+
+use super::shared::Peer;
 
 use ipnet::IpNet;
 
@@ -60,10 +63,10 @@ impl ForwardedPolicy {
     /// value is exactly the secure one and http otherwise, and they must all say the same.
     pub(crate) fn scheme(
         &self,
-        peer: SocketAddr,
+        peer: Peer,
         headers: &http::HeaderMap,
     ) -> Result<&'static str, ContradictoryScheme> {
-        if !self.trusts(peer.ip()) {
+        if !self.trusts_peer(peer) {
             return Ok("http");
         }
         let mut said = None;
@@ -91,11 +94,19 @@ impl ForwardedPolicy {
         Ok(said.unwrap_or("http"))
     }
 
+    fn trusts_peer(&self, peer: Peer) -> bool {
+        peer.ip().is_none_or(|ip| self.trusts(ip))
+    }
+
     /// The client address: the right-most X-Forwarded-For entry that is not itself a trusted
     /// proxy, when the peer is trusted; otherwise the peer.
-    pub(crate) fn client(&self, peer: SocketAddr, headers: &http::HeaderMap) -> SocketAddr {
-        if !self.trusts(peer.ip()) {
-            return peer;
+    pub(crate) fn client(&self, peer: Peer, headers: &http::HeaderMap) -> Client {
+        let direct = match peer {
+            Peer::Tcp(addr) => Client::Tcp(addr),
+            Peer::Unix => Client::Unix,
+        };
+        if !self.trusts_peer(peer) {
+            return direct;
         }
         let hops: Vec<IpAddr> = headers
             .get_all("x-forwarded-for")
@@ -104,11 +115,45 @@ impl ForwardedPolicy {
             .flat_map(|v| v.split(','))
             .filter_map(|hop| hop.trim().parse().ok())
             .collect();
-        hops.iter()
+        let Some(ip) = hops
+            .iter()
             .rev()
             .find(|ip| !self.trusts(**ip))
             .or(hops.first())
-            .map_or(peer, |ip| SocketAddr::new(*ip, peer.port()))
+        else {
+            return direct;
+        };
+        match peer {
+            Peer::Tcp(addr) => Client::Tcp(SocketAddr::new(*ip, addr.port())),
+            Peer::Unix => Client::Forwarded(*ip),
+        }
+    }
+}
+
+/// Who the application is told the client is (REMOTE_ADDR and REMOTE_PORT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Client {
+    Tcp(SocketAddr),
+    /// Named by a proxy on a unix socket, which gives no port.
+    Forwarded(IpAddr),
+    /// A unix-socket peer and nothing forwarded: gunicorn's REMOTE_ADDR is then empty.
+    Unix,
+}
+
+impl Client {
+    pub(crate) fn ip(self) -> Option<IpAddr> {
+        match self {
+            Client::Tcp(addr) => Some(addr.ip()),
+            Client::Forwarded(ip) => Some(ip),
+            Client::Unix => None,
+        }
+    }
+
+    pub(crate) fn port(self) -> Option<u16> {
+        match self {
+            Client::Tcp(addr) => Some(addr.port()),
+            Client::Forwarded(_) | Client::Unix => None,
+        }
     }
 }
 
@@ -134,7 +179,7 @@ mod tests {
         let h = headers(&[("x-forwarded-proto", "https")]);
         let scheme = |peer: &str, h: &http::HeaderMap| {
             policy
-                .scheme(peer.parse().unwrap(), h)
+                .scheme(Peer::Tcp(peer.parse().unwrap()), h)
                 .map_err(|e| e.to_string())
         };
         assert_eq!(scheme("127.0.0.1:5000", &h), Ok("https"));
@@ -150,7 +195,7 @@ mod tests {
         let policy = ForwardedPolicy::parse("127.0.0.1").unwrap();
         let scheme = |peer: &str, h: &[(&'static str, &'static str)]| {
             policy
-                .scheme(peer.parse().unwrap(), &headers(h))
+                .scheme(Peer::Tcp(peer.parse().unwrap()), &headers(h))
                 .map_err(|e| e.to_string())
         };
         let contradiction = [("x-forwarded-proto", "https"), ("x-forwarded-ssl", "off")];
@@ -170,10 +215,25 @@ mod tests {
     fn forwarded_for_names_the_first_untrusted_hop_from_the_right() {
         let policy = ForwardedPolicy::parse("127.0.0.1, 10.0.0.0/8").unwrap();
         let h = headers(&[("x-forwarded-for", "203.0.113.9, 10.0.0.7")]);
-        let client = policy.client("127.0.0.1:5000".parse().unwrap(), &h);
-        assert_eq!(client.ip().to_string(), "203.0.113.9");
-        let spoofed = policy.client("198.51.100.1:5000".parse().unwrap(), &h);
-        assert_eq!(spoofed.ip().to_string(), "198.51.100.1");
+        let tcp = |addr: &str| Peer::Tcp(addr.parse().unwrap());
+        let client = policy.client(tcp("127.0.0.1:5000"), &h);
+        assert_eq!(client, Client::Tcp("203.0.113.9:5000".parse().unwrap()));
+        let spoofed = policy.client(tcp("198.51.100.1:5000"), &h);
+        assert_eq!(spoofed, Client::Tcp("198.51.100.1:5000".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_unix_socket_peer_is_trusted_whatever_the_allow_list_says() {
+        let policy = ForwardedPolicy::parse("10.9.9.9").unwrap();
+        let h = headers(&[
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        assert_eq!(policy.scheme(Peer::Unix, &h), Ok("https"));
+        let client = policy.client(Peer::Unix, &h);
+        assert_eq!(client, Client::Forwarded("203.0.113.9".parse().unwrap()));
+        assert_eq!(client.port(), None);
+        assert_eq!(policy.client(Peer::Unix, &headers(&[])), Client::Unix);
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! pool's queue.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -25,6 +24,7 @@ use super::errors::page;
 use super::framing::Framing;
 use super::guard::Verdict;
 use super::header_case::preserve_case;
+use super::proxy::Client;
 use super::shared::{Connection, Shared};
 use super::short_body;
 use crate::admin::{self};
@@ -132,7 +132,7 @@ enum Plan {
 async fn respond(
     shared: &Arc<Shared>,
     conn: &Connection,
-    client: SocketAddr,
+    client: Client,
     req: Request<Incoming>,
     verdict: Verdict,
 ) -> (Response<Body>, Served) {
@@ -215,7 +215,7 @@ async fn respond(
 fn plan(
     shared: &Shared,
     conn: &Connection,
-    client: SocketAddr,
+    client: Client,
     matched: Option<&Matched<'_>>,
     req: &Request<Incoming>,
     copyable: bool,
@@ -318,7 +318,7 @@ pub(super) async fn serve_rust(
 async fn serve_canary(
     shared: &Shared,
     conn: &Connection,
-    client: SocketAddr,
+    client: Client,
     matched: &Matched<'_>,
     parts: http::request::Parts,
     body: Bytes,
@@ -352,7 +352,7 @@ async fn serve_canary(
 async fn serve_shadowed(
     shared: &Arc<Shared>,
     conn: &Connection,
-    client: SocketAddr,
+    client: Client,
     matched: Matched<'_>,
     parts: http::request::Parts,
     body: Bytes,

@@ -2,7 +2,7 @@
 //! server the request path reads (the route table, the Rust handlers, the WSGI application, the
 //! limits), put together once by `ficus serve`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::access_log::AccessLog;
 use super::guard::Verdicts;
 use super::header_case::HeaderCase;
+use super::listen::Address;
 use super::proxy::ForwardedPolicy;
 use crate::admin::Admin;
 use crate::metrics::Metrics;
@@ -84,8 +85,40 @@ impl Recycle {
 
 /// What a request knows of its connection.
 pub(crate) struct Connection {
-    pub peer: SocketAddr,
+    pub peer: Peer,
     /// The listening socket it came in on (SERVER_NAME and SERVER_PORT, as gunicorn sets them).
-    pub local: SocketAddr,
+    pub local: Address,
     pub verdicts: Verdicts,
+}
+
+/// The other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peer {
+    Tcp(SocketAddr),
+    /// A client on a unix socket (nginx on the same host, usually): it has no address, and it
+    /// is trusted with the forwarded headers, as gunicorn trusts it.
+    Unix,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Tcp(addr) => write!(f, "{addr}"),
+            Peer::Unix => f.write_str("a unix-socket client"),
+        }
+    }
+}
+
+impl Peer {
+    pub(crate) fn ip(self) -> Option<IpAddr> {
+        match self {
+            Peer::Tcp(addr) => Some(addr.ip()),
+            Peer::Unix => None,
+        }
+    }
+
+    /// On this machine: loopback, or a unix socket.
+    pub(crate) fn is_local(self) -> bool {
+        self.ip().is_none_or(|ip| ip.to_canonical().is_loopback())
+    }
 }

@@ -9,6 +9,7 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::input::Input;
 use super::{WsgiApp, WsgiRequest};
+use crate::server::listen::Address;
 
 /// `SERVER_SOFTWARE`, as gunicorn gives its own name and version there.
 const SERVER_SOFTWARE: &str = concat!("ficus/", env!("CARGO_PKG_VERSION"));
@@ -21,6 +22,35 @@ pub(crate) fn request_target(uri: &http::Uri) -> &str {
         (None, Some(authority)) => authority.as_str(),
         (None, None) => "/",
     }
+}
+
+/// SERVER_NAME and SERVER_PORT as gunicorn sets them: for a TCP listener its address, whatever
+/// Host says (Django reads Host first and falls back to these); for a unix socket, which has
+/// no port, the Host header's name and port (80 or 443 by scheme when it names none), or with
+/// no Host the socket's path and an empty port.
+fn server(request: &WsgiRequest) -> (String, String) {
+    let path = match &request.local {
+        Address::Tcp(addr) => return (addr.ip().to_string(), addr.port().to_string()),
+        Address::Unix(path) => path,
+    };
+    let host = request
+        .headers
+        .get(http::header::HOST)
+        .map(|v| latin1(v.as_bytes()))
+        .filter(|h| !h.is_empty());
+    let Some(host) = host else {
+        return (path.display().to_string(), String::new());
+    };
+    let mut parts = host.split(':');
+    let name = parts.next().unwrap_or_default().to_owned();
+    let port = match parts.next() {
+        Some(port) => port.to_owned(),
+        None => match request.url_scheme {
+            "https" => "443".to_owned(),
+            _ => "80".to_owned(),
+        },
+    };
+    (name, port)
 }
 
 pub(super) fn build<'py>(
@@ -41,8 +71,10 @@ pub(super) fn build<'py>(
     // as gunicorn gives them (else Django's QueryDict fails to encode them back).
     let query = match &request.raw_target {
         Some(raw) => raw
-            .split_once('?')
-            .map_or("", |(_, query)| query.split('#').next().unwrap_or("")),
+            .split('#')
+            .next()
+            .and_then(|before| before.split_once('?'))
+            .map_or("", |(_, query)| query),
         None => request.uri.query().unwrap_or(""),
     };
     set(intern!(py, "QUERY_STRING"), &latin1(query.as_bytes()))?;
@@ -52,19 +84,15 @@ pub(super) fn build<'py>(
         .unwrap_or_else(|| request_target(&request.uri));
     set(intern!(py, "RAW_URI"), &latin1(raw_uri.as_bytes()))?;
     set(intern!(py, "SERVER_PROTOCOL"), protocol(request.version))?;
-    set(intern!(py, "REMOTE_ADDR"), &request.client.ip().to_string())?;
-    set(
-        intern!(py, "REMOTE_PORT"),
-        &request.client.port().to_string(),
-    )?;
-
-    // As gunicorn sets them for a TCP listener: its address, whatever Host says (Django reads
-    // Host first and falls back to these).
-    set(intern!(py, "SERVER_NAME"), &request.local.ip().to_string())?;
-    set(
-        intern!(py, "SERVER_PORT"),
-        &request.local.port().to_string(),
-    )?;
+    // A unix-socket client has no address: gunicorn gives an empty REMOTE_ADDR and no port.
+    let remote = request.client.ip().map(|ip| ip.to_string());
+    set(intern!(py, "REMOTE_ADDR"), remote.as_deref().unwrap_or(""))?;
+    if let Some(port) = request.client.port() {
+        set(intern!(py, "REMOTE_PORT"), &port.to_string())?;
+    }
+    let (server_name, server_port) = server(request);
+    set(intern!(py, "SERVER_NAME"), &server_name)?;
+    set(intern!(py, "SERVER_PORT"), &server_port)?;
     set(intern!(py, "SERVER_SOFTWARE"), SERVER_SOFTWARE)?;
 
     if let Some(length) = request.content_length {

@@ -8,7 +8,8 @@ mod environ;
 mod input;
 mod response;
 
-use std::net::SocketAddr;
+use crate::server::listen::Address;
+use crate::server::proxy::Client;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,9 +35,9 @@ pub(crate) struct WsgiRequest {
     pub headers: http::HeaderMap,
     /// The client as REMOTE_ADDR/REMOTE_PORT report it (the socket peer, or a trusted proxy's
     /// X-Forwarded-For).
-    pub client: SocketAddr,
+    pub client: Client,
     /// The listening socket the request came in on.
-    pub local: SocketAddr,
+    pub local: Address,
     pub url_scheme: &'static str,
     /// CONTENT_LENGTH: the header's, or the size of a de-chunked body.
     pub content_length: Option<u64>,

@@ -265,6 +265,44 @@ impl Server {
         Self::spawn(command, env)
     }
 
+    /// `ficus serve ARGS` with `socket` handed over as descriptor 3, as systemd hands a socket
+    /// to the service it starts: with `systemd`, `LISTEN_FDS=1` and `LISTEN_PID` naming the
+    /// server itself; without, the test's ARGS say `-b fd://3`. The test holds the socket, so
+    /// its port is nobody else's.
+    pub fn ficus_with_socket(args: &[&str], socket: &std::net::TcpListener, systemd: bool) -> Self {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        // `exec` keeps the shell's pid, so `$$` is the server's pid.
+        let script = if systemd {
+            r#"LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@""#
+        } else {
+            r#"exec "$0" "$@""#
+        };
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", script, binary(), "serve"])
+            .args(args)
+            .args(["--venv", &venv().display().to_string()])
+            .args(["--state-file", ""]);
+        let fd = socket.as_raw_fd();
+        // SAFETY: between fork and exec the closure calls only dup2 and fcntl, which are
+        // async-signal-safe and allocate nothing.
+        unsafe {
+            command.pre_exec(move || {
+                if fd == 3 {
+                    let flags = libc::fcntl(3, libc::F_GETFD);
+                    if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Self::spawn(command, &[])
+    }
+
     /// Another `ficus` binary (a migration a test built), `BINARY ARGS -b 127.0.0.1:0` run in
     /// `dir`.
     pub fn ficus_binary(binary: &Path, dir: &Path, args: &[&str]) -> Self {

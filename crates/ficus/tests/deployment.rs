@@ -1,0 +1,214 @@
+//! How deployments hand ficus its sockets, on the real binary: a unix socket for nginx (its
+//! mode, the environ and proxy trust gunicorn gives a unix-socket client, its removal on exit,
+//! a live one refused and a stale one replaced), a socket already bound and passed as `fd://3`,
+//! and systemd socket activation (`LISTEN_FDS`/`LISTEN_PID`).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use support::{Server, get, parse_response};
+
+/// One request over a unix socket; the whole answer (the request says `Connection: close`).
+fn exchange_unix(path: &Path, raw: &[u8]) -> Vec<u8> {
+    let mut stream = UnixStream::connect(path).expect("connect to the unix socket");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    stream.write_all(raw).expect("write");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}
+
+fn environ_over_unix(path: &Path, headers: &str) -> serde_json::Value {
+    let raw = format!("GET /environ HTTP/1.1\r\n{headers}Connection: close\r\n\r\n");
+    let (response, _) = parse_response(&exchange_unix(path, raw.as_bytes()), false);
+    assert_eq!(response.status, 200, "{}", response.text());
+    response.json()
+}
+
+#[test]
+fn a_unix_socket_is_served_as_gunicorn_serves_it_and_removed_on_exit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sock = dir.path().join("app.sock");
+    let bind = format!("unix:{}", sock.display());
+    // Two workers: the socket is inherited by processes that did not bind it. Proxy trust is
+    // set to a stranger: a unix-socket peer is trusted whatever the list says.
+    let mut server = support::edge_server(
+        &["-b", &bind, "-w", "2", "--forwarded-allow-ips", "10.9.9.9"],
+        &[],
+    );
+    assert!(
+        server.log().contains(&format!("Listening at: {bind}")),
+        "{}",
+        server.log()
+    );
+    let meta = std::fs::metadata(&sock).expect("the socket file exists");
+    assert!(meta.file_type().is_socket());
+    // gunicorn's default umask, 0: nginx, running as another user, may connect.
+    assert_eq!(meta.permissions().mode() & 0o777, 0o777);
+
+    // Workers boot after the supervisor listens: wait for one to answer.
+    let mut env = serde_json::Value::Null;
+    for _ in 0..300 {
+        let raw = b"GET /environ HTTP/1.1\r\nHost: example.com:8443\r\nConnection: close\r\n\r\n";
+        let (response, _) = parse_response(&exchange_unix(&sock, raw), false);
+        if response.status == 200 {
+            env = response.json();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // As gunicorn 27 fills them for a unix socket: no client address, the server from Host.
+    assert_eq!(env["REMOTE_ADDR"], "", "{env}");
+    assert!(env.get("REMOTE_PORT").is_none(), "{env}");
+    assert_eq!(env["SERVER_NAME"], "example.com");
+    assert_eq!(env["SERVER_PORT"], "8443");
+
+    let env = environ_over_unix(&sock, "Host: example.com\r\n");
+    assert_eq!(env["SERVER_PORT"], "80", "no port in Host: the scheme's");
+    let env = environ_over_unix(&sock, "");
+    assert_eq!(env["SERVER_NAME"], sock.display().to_string(), "no Host");
+    assert_eq!(env["SERVER_PORT"], "");
+
+    let env = environ_over_unix(
+        &sock,
+        "Host: example.com\r\nX-Forwarded-Proto: https\r\nX-Forwarded-For: 203.0.113.7\r\n",
+    );
+    assert_eq!(env["wsgi.url_scheme"], "https", "{env}");
+    assert_eq!(env["SERVER_PORT"], "443");
+    assert_eq!(env["REMOTE_ADDR"], "203.0.113.7");
+
+    // The harness's own TCP socket serves beside it, with its address as before.
+    let tcp = get(server.addr, "/environ").json();
+    assert_eq!(tcp["SERVER_PORT"], server.addr.port().to_string());
+
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{}",
+        server.log()
+    );
+    assert!(!sock.exists(), "the socket file is removed on exit");
+}
+
+#[test]
+fn a_unix_socket_a_live_server_holds_is_refused_and_a_stale_one_replaced() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sock = dir.path().join("app.sock");
+    // A socket file nobody listens on any more, as a server killed with SIGKILL leaves it.
+    drop(UnixListener::bind(&sock).expect("bind"));
+    assert!(sock.exists());
+    let bind = format!("unix:{}", sock.display());
+    let server = support::edge_server(&["-b", &bind], &[]);
+    let env = environ_over_unix(&sock, "Host: x\r\n");
+    assert_eq!(env["PATH_INFO"], "/environ");
+
+    let second = Command::new(support::binary())
+        .args(["serve", "edge", "--routes", "/dev/null", "--state-file", ""])
+        .args(["--pythonpath", &support::pyapps().display().to_string()])
+        .args(["--venv", &support::venv().display().to_string()])
+        .args(["-b", &bind])
+        .output()
+        .expect("run a second server");
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on {bind}: a server is already listening there"
+        )),
+        "{stderr}"
+    );
+    // The running server keeps its socket and serves on.
+    let env = environ_over_unix(&sock, "Host: x\r\n");
+    assert_eq!(env["PATH_INFO"], "/environ");
+    drop(server);
+
+    std::fs::remove_file(&sock).ok();
+    std::fs::write(&sock, b"a file, not a socket").expect("write");
+    let refused = Command::new(support::binary())
+        .args(["serve", "edge", "--routes", "/dev/null", "--state-file", ""])
+        .args(["--pythonpath", &support::pyapps().display().to_string()])
+        .args(["--venv", &support::venv().display().to_string()])
+        .args(["-b", &bind])
+        .output()
+        .expect("run a server");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("the path exists and is not a socket"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&sock).expect("read"),
+        b"a file, not a socket",
+        "a file that is not a socket is never removed"
+    );
+}
+
+fn edge_args() -> Vec<String> {
+    vec![
+        "edge".to_owned(),
+        "--pythonpath".to_owned(),
+        support::pyapps().display().to_string(),
+        "--routes".to_owned(),
+        "/dev/null".to_owned(),
+    ]
+}
+
+#[test]
+fn a_socket_passed_as_fd_3_is_served() {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = socket.local_addr().expect("address");
+    let mut args = edge_args();
+    args.extend(["-b".to_owned(), "fd://3".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::ficus_with_socket(&args, &socket, false);
+    assert_eq!(server.addr, addr, "{}", server.log());
+    let env = get(addr, "/environ").json();
+    assert_eq!(env["SERVER_PORT"], addr.port().to_string());
+}
+
+#[test]
+fn systemd_socket_activation_serves_the_passed_socket_instead_of_the_binds() {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = socket.local_addr().expect("address");
+    let mut args = edge_args();
+    args.extend(["-b".to_owned(), "127.0.0.1:1".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::ficus_with_socket(&args, &socket, true);
+    assert_eq!(server.addr, addr, "{}", server.log());
+    assert!(
+        server.log().contains(
+            "systemd passed 1 socket(s) (LISTEN_FDS): serving on those; -b 127.0.0.1:1 is not used"
+        ),
+        "{}",
+        server.log()
+    );
+    let env = get(addr, "/environ").json();
+    assert_eq!(env["SERVER_PORT"], addr.port().to_string());
+}
+
+#[test]
+fn a_descriptor_that_is_no_listening_socket_stops_the_start_in_one_sentence() {
+    let out = Command::new(support::binary())
+        .args(["serve", "edge", "--routes", "/dev/null", "--state-file", ""])
+        .args(["--pythonpath", &support::pyapps().display().to_string()])
+        .args(["--venv", &support::venv().display().to_string()])
+        .args(["-b", "fd://57"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("fd://57: descriptor 57 is not a listening stream socket"),
+        "{stderr}"
+    );
+}
