@@ -101,8 +101,6 @@ pub use {axum, ficus_django, http, minijinja, pyo3, serde_json, sqlx};
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// The `ficus` command with the migration's handlers: parses the command line, runs the command,
 /// and turns an error a user can cause into one sentence (`ficus: error: ...`) and status 1.
 pub fn main(registry: ported::Registry) -> ExitCode {
@@ -127,13 +125,15 @@ where
     T: Into<OsString> + Clone,
 {
     let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
-    let command = match cli::Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let command = match cli::parse(args) {
         Ok(cli) => cli.command,
-        Err(err) => {
+        Err(cli::ParseError::Usage(err)) => {
             // Printing to a closed terminal is no reason to change the status.
             let _ = err.print();
             return Ok(ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2)));
         }
+        Err(err) => return Err(err.into()),
     };
     match command {
         cli::Command::Serve(args) => serve::run(args.resolved(), registry),

@@ -69,14 +69,96 @@ pub(crate) struct ServeOptions {
     pub(crate) forwarded_allow_ips: String,
     /// `-m`/`--umask`: what a unix socket's mode leaves out (0: anyone on the host connects).
     pub(crate) umask: u32,
+    /// `-e KEY=VALUE`, set before the application loads.
+    pub(crate) raw_env: Vec<String>,
+    /// `--pid FILE`, written by the main process.
+    pub(crate) pid_file: Option<PathBuf>,
+    pub(crate) log: LogOptions,
+    /// Lines the configuration layers left for the log (settings not implemented).
+    pub(crate) notes: Vec<String>,
+    /// What workers are started with besides the command line (the resolved layers).
+    pub(crate) worker_env: Vec<(String, String)>,
+}
+
+/// Where the server's own log goes, and how much of it.
+#[derive(Debug, Clone)]
+pub(crate) struct LogOptions {
+    /// A tracing level: debug, info, warn or error.
+    pub(crate) level: &'static str,
+    /// None for stderr.
+    pub(crate) file: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error("-e {0}: not KEY=VALUE")]
+    RawEnv(String),
+    #[error("cannot open the error log {path}: {source}", path = .path.display())]
+    ErrorLog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--pid {path}: it names process {pid}, which is running (is this server already started?)", path = .path.display())]
+    PidRunning { path: PathBuf, pid: i32 },
+    #[error("cannot write the pid file {path}: {source}", path = .path.display())]
+    PidWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The main process's pid in a file, removed when the server stops (gunicorn's `--pid`).
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn write(path: &std::path::Path) -> Result<Self, StartError> {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(pid) = text.trim().parse::<i32>()
+            && pid > 0
+            && u32::try_from(pid).ok() != Some(std::process::id())
+            // SAFETY: kill with signal 0 only asks whether the process exists.
+            && unsafe { libc::kill(pid, 0) } == 0
+        {
+            return Err(StartError::PidRunning {
+                path: path.to_owned(),
+                pid,
+            });
+        }
+        std::fs::write(path, format!("{}\n", std::process::id())).map_err(|source| {
+            StartError::PidWrite {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+        Ok(Self(path.to_owned()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Serves with the migration's handlers until a signal stops the server; the exit status it
 /// stopped with, or the start-up error. The caller (`main`) exits right after: Python threads
 /// may still be attached, and the interpreter is never finalised.
 pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<ExitCode> {
-    init_logging();
+    init_logging(&args.log)?;
     let worker = supervisor::worker()?;
+    if worker.is_none() {
+        for note in &args.notes {
+            tracing::warn!("{note}");
+        }
+    }
+    for pair in &args.raw_env {
+        let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(StartError::RawEnv(pair.clone()).into());
+        };
+        // SAFETY: no other thread runs yet (logging writes from the caller's thread), so
+        // nothing reads the environment meanwhile.
+        unsafe { std::env::set_var(key, value) };
+    }
     let project = Project::find(&args.project)?;
     let app_config = &project.config;
     let routes = Arc::new(LiveRoutes::load(
@@ -99,6 +181,10 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
         None => listen::open(&args.bind, args.umask)?,
     };
     let state_file = state::file(&args.state_file).filter(|_| worker_id.is_none());
+    let _pid_file = match (&args.pid_file, worker_id) {
+        (Some(path), None) => Some(PidFile::write(path)?),
+        _ => None,
+    };
     if worker_id.is_none() {
         for listener in &listeners {
             if let Ok(addr) = listener.address() {
@@ -117,6 +203,7 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
                 graceful_timeout: args.graceful_timeout,
                 on_ready: Box::new(move || write_state(written.as_deref(), local)),
                 on_exit: Box::new(move || forget_state(removed.as_deref())),
+                worker_env: args.worker_env.clone(),
             },
         )?;
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
@@ -342,13 +429,33 @@ async fn watch_signals(
     Ok(())
 }
 
-fn init_logging() {
+/// The server's log: FICUS_LOG (a tracing filter) when set, else `--log-level`; to stderr, or
+/// appended to `--error-logfile`.
+fn init_logging(options: &LogOptions) -> Result<(), StartError> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FICUS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(options.level));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_target(false);
+    let _ = match &options.file {
+        None => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .try_init(),
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| StartError::ErrorLog {
+                    path: path.clone(),
+                    source,
+                })?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .try_init()
+        }
+    };
+    Ok(())
 }

@@ -119,6 +119,9 @@ pub(crate) struct Plan {
     pub on_ready: Box<dyn FnOnce()>,
     /// Called before the supervisor exits (removes the state file).
     pub on_exit: Box<dyn FnOnce()>,
+    /// Variables only the workers get (the settings the configuration layers resolved to, so a
+    /// worker does not run the configuration file again).
+    pub worker_env: Vec<(String, String)>,
 }
 
 /// Runs the workers until a signal stops them; the process's exit status.
@@ -175,6 +178,7 @@ async fn supervise(
         command
             .args(std::env::args_os().skip(1))
             .env(WORKER_FDS, &fds)
+            .envs(plan.worker_env.iter().map(|(k, v)| (k, v)))
             .env(WORKER_ID, id.to_string())
             .env(READY_FD, theirs.as_raw_fd().to_string())
             .env(SUPERVISOR_PID, std::process::id().to_string())

@@ -1,7 +1,9 @@
-//! How deployments hand ficus its sockets, on the real binary: a unix socket for nginx (its
-//! mode, the environ and proxy trust gunicorn gives a unix-socket client, its removal on exit,
-//! a live one refused and a stale one replaced), a socket already bound and passed as `fd://3`,
-//! and systemd socket activation (`LISTEN_FDS`/`LISTEN_PID`).
+//! How deployments start ficus, on the real binary: the sockets they hand it (a unix socket for
+//! nginx, with its mode, the environ and proxy trust gunicorn gives a unix-socket client, its
+//! removal on exit, a live one refused and a stale one replaced; a socket already bound and
+//! passed as `fd://3`; systemd socket activation) and the settings gunicorn reads besides the
+//! command line (`gunicorn.conf.py`, `GUNICORN_CMD_ARGS`, in gunicorn's order), with `-e`,
+//! `--pid` and `--error-logfile`.
 
 mod support;
 
@@ -9,8 +11,8 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use support::{Server, get, parse_response};
 
@@ -210,5 +212,210 @@ fn a_descriptor_that_is_no_listening_socket_stops_the_start_in_one_sentence() {
     assert!(
         stderr.contains("fd://57: descriptor 57 is not a listening stream socket"),
         "{stderr}"
+    );
+}
+
+/// A server started by hand in a directory of its own (where its gunicorn.conf.py is), killed
+/// when the test ends.
+struct Started {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Started {
+    fn new(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let log = dir.join("server.log");
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(support::binary())
+            .arg("serve")
+            .args(args)
+            .args(["--routes", "/dev/null", "--state-file", ""])
+            .args(["--venv", &support::venv().display().to_string()])
+            .env_remove("GUNICORN_CMD_ARGS")
+            .env_remove("FICUS_CMD_ARGS")
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .expect("start the server");
+        Started { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The environ of a request over the unix socket at `sock`, once a worker answers.
+    fn environ_at(&mut self, sock: &Path, target: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("server exited early ({status}):\n{}", self.log());
+            }
+            if UnixStream::connect(sock).is_ok() {
+                let raw = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let (response, _) = parse_response(&exchange_unix(sock, raw.as_bytes()), false);
+                if response.status == 200 {
+                    return response.json();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no answer on {}:\n{}",
+                sock.display(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not stop:\n{}", self.log());
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_gunicorn_conf_py_in_the_working_directory_is_read_as_gunicorn_reads_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sock = dir.path().join("app.sock");
+    std::fs::write(
+        dir.path().join("gunicorn.conf.py"),
+        format!(
+            r#"import os
+wsgi_app = "edge"
+pythonpath = {pyapps:?}
+bind = ["unix:{sock}"]
+workers = 2
+raw_env = ["FICUS_TEST_GREETING=hello from the config"]
+pidfile = "ficus.pid"
+loglevel = "DEBUG"
+print("the configuration file ran")
+
+def post_fork(server, worker):
+    pass
+"#,
+            pyapps = support::pyapps().display().to_string(),
+            sock = sock.display(),
+        ),
+    )
+    .expect("write gunicorn.conf.py");
+    let mut server = Started::new(dir.path(), &[], &[]);
+    let env = server.environ_at(&sock, "/os-environ?FICUS_TEST_GREETING");
+    assert_eq!(env["FICUS_TEST_GREETING"], "hello from the config", "{env}");
+    let log = server.log();
+    assert!(log.contains("Booting worker 2"), "{log}");
+    assert!(
+        log.contains("gunicorn.conf.py: ficus does not implement post_fork; ignored"),
+        "{log}"
+    );
+    assert!(log.contains("DEBUG"), "loglevel = DEBUG: {log}");
+    // Run once, by the main process: the workers start from what it resolved.
+    assert_eq!(
+        log.matches("the configuration file ran").count(),
+        1,
+        "{log}"
+    );
+    let pid: u32 = std::fs::read_to_string(dir.path().join("ficus.pid"))
+        .expect("the pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert_eq!(pid, server.child.id());
+    server.stop();
+    assert!(
+        !dir.path().join("ficus.pid").exists(),
+        "the pid file goes on exit"
+    );
+    assert!(!sock.exists());
+}
+
+#[test]
+fn the_command_line_beats_gunicorn_cmd_args_which_beats_the_configuration_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (file_sock, env_sock) = (dir.path().join("file.sock"), dir.path().join("env.sock"));
+    std::fs::write(
+        dir.path().join("settings.py"),
+        format!(
+            "bind = 'unix:{}'\nthreads = 3\ntimeout = 9\n",
+            file_sock.display()
+        ),
+    )
+    .expect("write the configuration file");
+    let cmd_args = format!(
+        "--bind unix:{} --threads 5 -c settings.py",
+        env_sock.display()
+    );
+    let pyapps = support::pyapps().display().to_string();
+    let mut server = Started::new(
+        dir.path(),
+        &[
+            "edge",
+            "--pythonpath",
+            &pyapps,
+            "--threads",
+            "6",
+            "--error-logfile",
+            "errors.log",
+        ],
+        &[("GUNICORN_CMD_ARGS", cmd_args.as_str())],
+    );
+    server.log = dir.path().join("errors.log");
+    server.environ_at(&env_sock, "/environ");
+    let log = server.log();
+    // The variable's bind replaced the file's; the command line's threads beat both.
+    assert!(
+        log.contains(&format!("Listening at: unix:{}", env_sock.display())),
+        "{log}"
+    );
+    assert!(!file_sock.exists(), "{log}");
+    assert!(log.contains("Serving with 6 Python threads"), "{log}");
+}
+
+#[test]
+fn a_configuration_file_that_fails_stops_the_start_with_its_error_and_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("gunicorn.conf.py"),
+        "workers = 2\nbind = undefined_name\n",
+    )
+    .expect("write");
+    let mut server = Started::new(dir.path(), &["edge"], &[]);
+    let status = server.child.wait().expect("wait");
+    assert!(!status.success());
+    let log = server.log();
+    assert!(
+        log.contains(
+            "cannot read the configuration file gunicorn.conf.py: NameError: name 'undefined_name' is not defined (line 2)"
+        ),
+        "{log}"
+    );
+
+    std::fs::write(dir.path().join("gunicorn.conf.py"), "workers = 'many'\n").expect("write");
+    let mut server = Started::new(dir.path(), &["edge"], &[]);
+    assert!(!server.child.wait().expect("wait").success());
+    assert!(
+        server
+            .log()
+            .contains("gunicorn.conf.py: invalid value 'many' for '--workers"),
+        "{}",
+        server.log()
     );
 }

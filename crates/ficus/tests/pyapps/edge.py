@@ -98,6 +98,11 @@ def application(environ, start_response):
         # Which worker process answered (the worker-process tests).
         return _json(start_response, {"pid": os.getpid()})
 
+    if path == "/os-environ":
+        # The process environment (what `-e KEY=VALUE` set), by the names asked for.
+        names = environ.get("QUERY_STRING", "").split(",")
+        return _json(start_response, {name: os.environ.get(name) for name in names})
+
     if path == "/slow":
         time.sleep(float(query.get("s", "1")))
         return _json(start_response, {"slept": query.get("s", "1")})

@@ -1,6 +1,13 @@
-//! The command line, in gunicorn's conventions (`ficus serve APP -b ADDR --threads N ...`).
+//! The command line, in gunicorn's conventions (`ficus serve APP -b ADDR --threads N ...`), with
+//! gunicorn's other sources of settings under it (`layers`: the configuration file and
+//! `GUNICORN_CMD_ARGS`).
 //!
-//! Only parsing and defaults live here; nothing is started, bound or imported.
+//! Only parsing and defaults live here; nothing is started, bound or imported (a configuration
+//! file is Python, so Python reads it, in a process of its own).
+
+mod layers;
+
+pub(crate) use layers::{ParseError, parse};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -81,6 +88,48 @@ pub(crate) struct ServerArgs {
 pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
+
+    /// gunicorn's configuration file (Python), or `python:MODULE`. Defaults to
+    /// ./gunicorn.conf.py when it exists. Its settings come under GUNICORN_CMD_ARGS (or
+    /// FICUS_CMD_ARGS), which come under the command line.
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<String>,
+
+    /// KEY=VALUE set in the environment before the application loads (gunicorn's raw_env);
+    /// repeatable.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub raw_env: Vec<String>,
+
+    /// A file the main process writes its pid to, removed when it stops.
+    #[arg(short = 'p', long = "pid", value_name = "FILE")]
+    pub pid: Option<PathBuf>,
+
+    /// The least important log lines written: debug, info, warning, error or critical
+    /// (FICUS_LOG, a tracing filter, wins when set).
+    #[arg(
+        long = "log-level",
+        default_value = "info",
+        ignore_case = true,
+        value_parser = ["debug", "info", "warning", "error", "critical"]
+    )]
+    pub log_level: String,
+
+    /// Where the server's log goes: `-` for stderr (the default), else a file appended to.
+    #[arg(
+        long = "error-logfile",
+        visible_alias = "log-file",
+        value_name = "FILE"
+    )]
+    pub error_logfile: Option<String>,
+
+    /// What the layers under the command line said about themselves (settings not
+    /// implemented), logged at start-up.
+    #[arg(skip)]
+    pub layer_notes: Vec<String>,
+
+    /// The defaults the layers gave, for workers to start with (`layers::worker_env`).
+    #[arg(skip)]
+    pub layer_defaults: Vec<(String, Vec<String>)>,
 
     /// Address to listen on: HOST, HOST:PORT, [IPV6]:PORT, unix:PATH, or fd://N for a socket
     /// already bound; repeatable. Defaults to 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is
@@ -349,6 +398,23 @@ impl ServeArgs {
             state_file: self.state_file.clone(),
             forwarded_allow_ips: self.forwarded_allow_ips.clone(),
             umask: self.umask,
+            raw_env: self.raw_env.clone(),
+            pid_file: self.pid.clone(),
+            log: crate::serve::LogOptions {
+                level: match self.log_level.to_ascii_lowercase().as_str() {
+                    "debug" => "debug",
+                    "warning" => "warn",
+                    "error" | "critical" => "error",
+                    _ => "info",
+                },
+                file: self
+                    .error_logfile
+                    .clone()
+                    .filter(|f| f != "-")
+                    .map(PathBuf::from),
+            },
+            notes: self.layer_notes.clone(),
+            worker_env: layers::worker_env(&self.layer_defaults),
         }
     }
 }
