@@ -26,6 +26,7 @@ use crate::server::access_log::AccessLog;
 use crate::server::guard::HeadLimits;
 use crate::server::proxy::ForwardedPolicy;
 use crate::server::shared::{Recycle, Shared};
+use crate::server::tls::Tls;
 use crate::server::{self, HeaderCase, ServerSettings, Stop, listen};
 use crate::shadow::Shadow;
 use crate::state::{self, State};
@@ -69,6 +70,8 @@ pub(crate) struct ServeOptions {
     pub(crate) forwarded_allow_ips: String,
     /// `-m`/`--umask`: what a unix socket's mode leaves out (0: anyone on the host connects).
     pub(crate) umask: u32,
+    /// `--certfile`/`--keyfile`: TLS on every socket.
+    pub(crate) tls: Option<crate::server::tls::TlsFiles>,
     /// `-e KEY=VALUE`, set before the application loads.
     pub(crate) raw_env: Vec<String>,
     /// `--pid FILE`, written by the main process.
@@ -93,14 +96,14 @@ pub(crate) struct LogOptions {
 enum StartError {
     #[error("-e {0}: not KEY=VALUE")]
     RawEnv(String),
-    #[error("cannot open the error log {path}: {source}", path = .path.display())]
+    #[error("cannot open the error log {path}", path = .path.display())]
     ErrorLog {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("--pid {path}: it names process {pid}, which is running (is this server already started?)", path = .path.display())]
     PidRunning { path: PathBuf, pid: i32 },
-    #[error("cannot write the pid file {path}: {source}", path = .path.display())]
+    #[error("cannot write the pid file {path}", path = .path.display())]
     PidWrite {
         path: PathBuf,
         source: std::io::Error,
@@ -166,6 +169,8 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
         registry.names(),
     )?);
     let forwarded = ForwardedPolicy::parse(&args.forwarded_allow_ips)?;
+    // Read before any socket is bound: a bad certificate stops the start at once.
+    let tls = args.tls.clone().map(Tls::load).transpose()?.map(Arc::new);
     let access_log = match &args.access_logfile {
         Some(target) => {
             Some(Arc::new(AccessLog::open(target).with_context(|| {
@@ -188,11 +193,13 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
     if worker_id.is_none() {
         for listener in &listeners {
             if let Ok(addr) = listener.address() {
-                tracing::info!("Listening at: {addr} ({})", app_config.app);
+                let url = addr.url(tls.is_some());
+                tracing::info!("Listening at: {url} ({})", app_config.app);
             }
         }
     }
     let local = admin_address(&listeners);
+    let secure = tls.is_some();
     // Several workers, or recycling: this process only supervises, and never starts Python.
     if worker_id.is_none() && (args.workers > 1 || args.max_requests > 0) {
         let (written, removed) = (state_file.clone(), state_file);
@@ -201,7 +208,7 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
             supervisor::Plan {
                 workers: args.workers.max(1),
                 graceful_timeout: args.graceful_timeout,
-                on_ready: Box::new(move || write_state(written.as_deref(), local)),
+                on_ready: Box::new(move || write_state(written.as_deref(), local, secure)),
                 on_exit: Box::new(move || forget_state(removed.as_deref())),
                 worker_env: args.worker_env.clone(),
             },
@@ -219,7 +226,7 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
     let (stop_tx, stop_rx) = watch::channel(None);
     let stop_tx = Arc::new(stop_tx);
     tokio
-        .block_on(watch_signals(stop_tx.clone(), routes.clone()))
+        .block_on(watch_signals(stop_tx.clone(), routes.clone(), tls.clone()))
         .context("cannot install signal handlers")?;
 
     let timeout = args.timeout;
@@ -294,6 +301,7 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
         admin: Arc::new(admin),
         recycle: (worker_id.is_some() && args.max_requests > 0)
             .then(|| Recycle::new(args.max_requests, args.max_requests_jitter, stop_tx.clone())),
+        tls,
     });
     let settings = ServerSettings {
         limits: args.limits,
@@ -313,7 +321,7 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
     {
         tracing::info!("{} ({})", table.describe(), file.display());
     }
-    write_state(state_file.as_deref(), local);
+    write_state(state_file.as_deref(), local, secure);
     tokio.spawn(crate::admin::peers::publish(shared.admin.clone()));
     supervisor::notify_ready();
 
@@ -351,9 +359,9 @@ fn admin_address(listeners: &[listen::Listener]) -> Option<listen::Address> {
 }
 
 /// Writes where this server answers, for `ficus reload` and `ficus routes`.
-fn write_state(path: Option<&std::path::Path>, local: Option<listen::Address>) {
+fn write_state(path: Option<&std::path::Path>, local: Option<listen::Address>, tls: bool) {
     if let (Some(path), Some(local)) = (path, local)
-        && let Err(err) = State::of_this_process(&local).write(path)
+        && let Err(err) = State::of_this_process(&local, tls).write(path)
     {
         tracing::warn!("cannot write the state file {}: {err}", path.display());
     }
@@ -393,10 +401,12 @@ fn dispatcher(
 
 /// SIGTERM drains, SIGINT stops at once; a second signal of either kind turns a drain into a
 /// quick stop (the server and the wait for Python threads both watch for it). SIGHUP
-/// reloads routes.toml: a valid file replaces the table, an invalid one leaves it as it was.
+/// reloads routes.toml: a valid file replaces the table, an invalid one leaves it as it was
+/// (and so for the TLS certificate).
 async fn watch_signals(
     stop: Arc<watch::Sender<Option<Stop>>>,
     routes: Arc<LiveRoutes>,
+    tls: Option<Arc<Tls>>,
 ) -> std::io::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -404,6 +414,9 @@ async fn watch_signals(
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
             routes.reload_logged();
+            if let Some(tls) = &tls {
+                tls.reload();
+            }
         }
     });
     tokio::spawn(async move {

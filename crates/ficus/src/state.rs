@@ -28,7 +28,7 @@ pub(crate) struct State {
 impl State {
     /// The state of this process, listening on `addr` (a wildcard address is reached through
     /// loopback, which the admin paths admit without a token, as they admit a unix socket).
-    pub(crate) fn of_this_process(addr: &Address) -> Self {
+    pub(crate) fn of_this_process(addr: &Address, tls: bool) -> Self {
         let url = match addr {
             Address::Tcp(addr) => {
                 let mut reach = *addr;
@@ -38,7 +38,11 @@ impl State {
                         SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
                     });
                 }
-                format!("http://{reach}")
+                if tls {
+                    format!("https://{reach}")
+                } else {
+                    format!("http://{reach}")
+                }
             }
             unix => unix.to_string(),
         };
@@ -108,6 +112,11 @@ fn connect(url: &str) -> anyhow::Result<(Box<dyn ReadWrite>, String)> {
             .with_context(|| format!("no ficus server answers at {url}"))?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         return Ok((Box::new(stream), "localhost".to_owned()));
+    }
+    if url.starts_with("https://") {
+        bail!(
+            "the server at {url} speaks TLS, which this command does not yet; `kill -HUP` its main process to reload it"
+        );
     }
     let authority = url
         .strip_prefix("http://")

@@ -419,3 +419,177 @@ fn a_configuration_file_that_fails_stops_the_start_with_its_error_and_line() {
         server.log()
     );
 }
+
+/// A self-signed certificate for localhost and 127.0.0.1, written as `cert.pem` and `key.pem`
+/// in `dir`; its DER, to recognise it.
+fn write_certificate(dir: &Path) -> Vec<u8> {
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("a certificate");
+    std::fs::write(dir.join("cert.pem"), made.cert.pem()).expect("write cert.pem");
+    std::fs::write(dir.join("key.pem"), made.key_pair.serialize_pem()).expect("write key.pem");
+    made.cert.der().to_vec()
+}
+
+/// A TLS client that trusts only `cert` and offers `alpn`.
+fn tls_client(cert: &[u8], alpn: &[u8]) -> tokio_rustls::TlsConnector {
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(cert.to_vec()))
+        .expect("trust the certificate");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// Over TLS to `addr`: the server's certificate, the protocol ALPN chose, and the answer to one
+/// HTTP/1.1 request (or, with ALPN h2, one HTTP/2 request) for `/environ`.
+fn over_tls(
+    addr: std::net::SocketAddr,
+    cert: &[u8],
+    alpn: &[u8],
+) -> (Vec<u8>, Vec<u8>, u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+        let mut tls = tls_client(cert, alpn)
+            .connect(name, tcp)
+            .await
+            .expect("handshake");
+        let (_, session) = tls.get_ref();
+        let presented = session.peer_certificates().expect("a certificate")[0].to_vec();
+        let chosen = session.alpn_protocol().unwrap_or_default().to_vec();
+        if chosen == b"h2" {
+            let io = hyper_util::rt::TokioIo::new(tls);
+            let (mut sender, connection) =
+                hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                    .await
+                    .expect("h2 handshake");
+            tokio::spawn(connection);
+            let request = http::Request::get("https://localhost/environ")
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .expect("request");
+            let response = sender.send_request(request).await.expect("h2 answer");
+            let status = response.status().as_u16();
+            use http_body_util::BodyExt;
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            return (
+                presented,
+                chosen,
+                status,
+                String::from_utf8_lossy(&body).into_owned(),
+            );
+        }
+        tls.write_all(b"GET /environ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut raw = Vec::new();
+        let _ = tls.read_to_end(&mut raw).await;
+        let (response, _) = parse_response(&raw, false);
+        (presented, chosen, response.status, response.text())
+    })
+}
+
+#[test]
+fn with_a_certificate_every_request_is_https_over_http11_or_h2_and_sighup_rereads_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = write_certificate(dir.path());
+    let cert = dir.path().join("cert.pem").display().to_string();
+    let key = dir.path().join("key.pem").display().to_string();
+    let server = support::edge_server(&["--certfile", &cert, "--keyfile", &key], &[]);
+    assert!(
+        server
+            .log()
+            .contains(&format!("Listening at: https://{}", server.addr)),
+        "{}",
+        server.log()
+    );
+
+    let (presented, chosen, status, body) = over_tls(server.addr, &first, b"http/1.1");
+    assert_eq!(
+        (presented.as_slice(), chosen.as_slice(), status),
+        (first.as_slice(), &b"http/1.1"[..], 200)
+    );
+    let env: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(env["wsgi.url_scheme"], "https");
+    assert_eq!(env["SERVER_PROTOCOL"], "HTTP/1.1");
+
+    let (_, chosen, status, body) = over_tls(server.addr, &first, b"h2");
+    assert_eq!((chosen.as_slice(), status), (&b"h2"[..], 200), "{body}");
+    let env: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(env["SERVER_PROTOCOL"], "HTTP/2");
+    assert_eq!(env["wsgi.url_scheme"], "https");
+
+    // A renewed certificate (certbot's way): the files change, SIGHUP, new handshakes use it.
+    let second = write_certificate(dir.path());
+    assert_ne!(first, second);
+    server.signal("HUP");
+    assert!(
+        server.log_comes_to_contain("Read the certificate"),
+        "{}",
+        server.log()
+    );
+    let (presented, _, status, _) = over_tls(server.addr, &second, b"http/1.1");
+    assert_eq!((presented.as_slice(), status), (second.as_slice(), 200));
+
+    // A bad file on SIGHUP keeps the certificate in use.
+    std::fs::write(dir.path().join("cert.pem"), "not a certificate").expect("write");
+    server.signal("HUP");
+    assert!(
+        server.log_comes_to_contain("no certificate in it; the previous certificate stays in use"),
+        "{}",
+        server.log()
+    );
+    let (_, _, status, _) = over_tls(server.addr, &second, b"http/1.1");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_missing_or_mismatched_certificate_stops_the_start_in_one_sentence() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_certificate(dir.path());
+    let other = tempfile::tempdir().expect("temp dir");
+    write_certificate(other.path());
+    let start = |cert: &Path, key: &Path| {
+        let out = Command::new(support::binary())
+            .args(["serve", "edge", "--routes", "/dev/null", "--state-file", ""])
+            .args(["--pythonpath", &support::pyapps().display().to_string()])
+            .args(["--venv", &support::venv().display().to_string()])
+            .args(["-b", "127.0.0.1:0", "--certfile"])
+            .arg(cert)
+            .arg("--keyfile")
+            .arg(key)
+            .output()
+            .expect("run");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let missing = dir.path().join("missing.pem");
+    let stderr = start(&missing, &dir.path().join("key.pem"));
+    assert!(
+        stderr.contains(&format!(
+            "--certfile {} cannot be read as PEM certificates",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = start(&dir.path().join("cert.pem"), &other.path().join("key.pem"));
+    assert!(stderr.contains("do not go together"), "{stderr}");
+}

@@ -111,6 +111,8 @@ const IMPLEMENTED: &[(&str, &str, Shape)] = &[
     ("raw_env", "raw_env", Shape::Many),
     ("pidfile", "pid", Shape::One),
     ("umask", "umask", Shape::One),
+    ("certfile", "certfile", Shape::One),
+    ("keyfile", "keyfile", Shape::One),
 ];
 
 /// Every setting gunicorn 27.0.1 knows (`gunicorn.config.KNOWN_SETTINGS`): a file's other names

@@ -137,6 +137,15 @@ pub(crate) struct ServeArgs {
     #[arg(short = 'b', long = "bind")]
     pub bind: Vec<String>,
 
+    /// A PEM certificate chain: every socket speaks TLS (ALPN h2 and http/1.1), and
+    /// wsgi.url_scheme is https. Read again on SIGHUP.
+    #[arg(long = "certfile", value_name = "FILE")]
+    pub certfile: Option<PathBuf>,
+
+    /// The certificate's PEM private key (default: the certfile, which may hold both).
+    #[arg(long = "keyfile", value_name = "FILE", requires = "certfile")]
+    pub keyfile: Option<PathBuf>,
+
     /// The bits a unix socket's mode leaves out, as gunicorn's umask (octal like 007 or 0o007,
     /// hex 0x7, or decimal); 0 lets every local user connect.
     #[arg(short = 'm', long = "umask", default_value = "0", value_parser = umask)]
@@ -398,6 +407,13 @@ impl ServeArgs {
             state_file: self.state_file.clone(),
             forwarded_allow_ips: self.forwarded_allow_ips.clone(),
             umask: self.umask,
+            tls: self
+                .certfile
+                .clone()
+                .map(|cert| crate::server::tls::TlsFiles {
+                    key: self.keyfile.clone().unwrap_or_else(|| cert.clone()),
+                    cert,
+                }),
             raw_env: self.raw_env.clone(),
             pid_file: self.pid.clone(),
             log: crate::serve::LogOptions {

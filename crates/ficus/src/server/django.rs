@@ -61,9 +61,8 @@ pub(super) fn build_wsgi_request(
     body: BodySource,
 ) -> WsgiRequest {
     // A contradiction was refused before the request got this far.
-    let url_scheme = shared
-        .forwarded
-        .scheme(conn.peer, &parts.headers)
+    let url_scheme = conn
+        .scheme(&shared.forwarded, &parts.headers)
         .unwrap_or("http");
     let raw_target = parts.extensions.get::<RawTarget>().map(|raw| raw.0.clone());
     WsgiRequest {

@@ -27,12 +27,12 @@ const LISTEN_FDS_START: RawFd = 3;
 pub(crate) enum BindError {
     #[error("-b {0}: not an address; use HOST, HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N")]
     BadAddress(String),
-    #[error("cannot listen on {addr}: {source} (is another server already using it?)")]
+    #[error("cannot listen on {addr} (is another server already using it?)")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot listen on unix:{}: {source}", path.display())]
+    #[error("cannot listen on unix:{}", path.display())]
     BindUnix {
         path: PathBuf,
         source: std::io::Error,
@@ -79,6 +79,16 @@ impl fmt::Display for Address {
         match self {
             Address::Tcp(addr) => write!(f, "http://{addr}"),
             Address::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+impl Address {
+    /// As gunicorn's "Listening at:" line shows it, https for a TLS server.
+    pub(crate) fn url(&self, tls: bool) -> String {
+        match self {
+            Address::Tcp(addr) if tls => format!("https://{addr}"),
+            other => other.to_string(),
         }
     }
 }

@@ -19,13 +19,14 @@ pub(crate) mod proxy;
 pub(crate) mod service;
 pub(crate) mod shared;
 mod short_body;
+pub(crate) mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 
@@ -178,24 +179,50 @@ fn serve_connection(
     graceful: &GracefulShutdown,
 ) {
     let local = accepted.local;
+    let watcher = graceful.watcher();
     match accepted.stream {
         Stream::Tcp(stream, peer) => {
             let _ = stream.set_nodelay(true);
-            serve_stream(stream, Peer::Tcp(peer), local, shared, settings, graceful);
+            start(stream, Peer::Tcp(peer), local, shared, settings, watcher);
         }
-        Stream::Unix(stream) => {
-            serve_stream(stream, Peer::Unix, local, shared, settings, graceful);
-        }
+        Stream::Unix(stream) => start(stream, Peer::Unix, local, shared, settings, watcher),
     }
+}
+
+/// Serves a stream, after a TLS handshake when the server has a certificate. A drain waits for
+/// a handshake under way (it holds a watcher), at most `--keep-alive`.
+fn start<S>(
+    stream: S,
+    peer: Peer,
+    local: Address,
+    shared: &Arc<Shared>,
+    settings: ServerSettings,
+    watcher: Watcher,
+) where
+    S: AsyncRead + AsyncWrite + Close + Unpin + Send + 'static,
+{
+    let Some(tls) = &shared.tls else {
+        return serve_stream(stream, peer, local, false, shared, settings, watcher);
+    };
+    let acceptor = tls.acceptor();
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        match tokio::time::timeout(settings.keep_alive, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => serve_stream(stream, peer, local, true, &shared, settings, watcher),
+            Ok(Err(err)) => tracing::debug!("TLS handshake with {peer} failed: {err}"),
+            Err(_) => tracing::debug!("{peer} did not finish its TLS handshake in time"),
+        }
+    });
 }
 
 fn serve_stream<S>(
     stream: S,
     peer: Peer,
     local: Address,
+    tls: bool,
     shared: &Arc<Shared>,
     settings: ServerSettings,
-    graceful: &GracefulShutdown,
+    watcher: Watcher,
 ) where
     S: AsyncRead + AsyncWrite + Close + Unpin + Send + 'static,
 {
@@ -206,6 +233,7 @@ fn serve_stream<S>(
     let conn = Arc::new(Connection {
         peer,
         local,
+        tls,
         verdicts,
     });
     let shared = shared.clone();
@@ -233,7 +261,7 @@ fn serve_stream<S>(
     let connection = builder
         .serve_connection_with_upgrades(io, service)
         .into_owned();
-    let watched = graceful.watch(connection);
+    let watched = watcher.watch(connection);
     tokio::spawn(async move {
         if let Err(err) = watched.await {
             tracing::debug!("connection from {peer} ended: {err}");

@@ -58,16 +58,17 @@ impl ForwardedPolicy {
         self.trust_all || self.networks.iter().any(|net| net.contains(&ip))
     }
 
-    /// `https` when a trusted peer says the original request was secure, as gunicorn reads its
+    /// The scheme a trusted peer says the original request had, as gunicorn reads its
     /// `secure_scheme_headers`: each such header, every time it appears, says https when its
     /// value is exactly the secure one and http otherwise, and they must all say the same.
+    /// None when the peer is not trusted or says nothing.
     pub(crate) fn scheme(
         &self,
         peer: Peer,
         headers: &http::HeaderMap,
-    ) -> Result<&'static str, ContradictoryScheme> {
+    ) -> Result<Option<&'static str>, ContradictoryScheme> {
         if !self.trusts_peer(peer) {
-            return Ok("http");
+            return Ok(None);
         }
         let mut said = None;
         for (name, value) in headers {
@@ -91,7 +92,7 @@ impl ForwardedPolicy {
                 _ => said = Some(scheme),
             }
         }
-        Ok(said.unwrap_or("http"))
+        Ok(said)
     }
 
     fn trusts_peer(&self, peer: Peer) -> bool {
@@ -182,12 +183,12 @@ mod tests {
                 .scheme(Peer::Tcp(peer.parse().unwrap()), h)
                 .map_err(|e| e.to_string())
         };
-        assert_eq!(scheme("127.0.0.1:5000", &h), Ok("https"));
-        assert_eq!(scheme("[::1]:5000", &h), Ok("https"));
-        assert_eq!(scheme("10.1.2.3:5000", &h), Ok("http"));
+        assert_eq!(scheme("127.0.0.1:5000", &h), Ok(Some("https")));
+        assert_eq!(scheme("[::1]:5000", &h), Ok(Some("https")));
+        assert_eq!(scheme("10.1.2.3:5000", &h), Ok(None));
         // gunicorn compares the value exactly.
         let upper = headers(&[("x-forwarded-proto", "HTTPS")]);
-        assert_eq!(scheme("127.0.0.1:5000", &upper), Ok("http"));
+        assert_eq!(scheme("127.0.0.1:5000", &upper), Ok(Some("http")));
     }
 
     #[test]
@@ -204,11 +205,11 @@ mod tests {
             Err("Contradictory scheme headers".to_owned())
         );
         // From a peer nobody trusts they are not read at all.
-        assert_eq!(scheme("10.0.0.1:1", &contradiction), Ok("http"));
+        assert_eq!(scheme("10.0.0.1:1", &contradiction), Ok(None));
         let agreeing = [("x-forwarded-proto", "https"), ("x-forwarded-ssl", "on")];
-        assert_eq!(scheme("127.0.0.1:1", &agreeing), Ok("https"));
+        assert_eq!(scheme("127.0.0.1:1", &agreeing), Ok(Some("https")));
         let both_plain = [("x-forwarded-proto", "http"), ("x-forwarded-ssl", "off")];
-        assert_eq!(scheme("127.0.0.1:1", &both_plain), Ok("http"));
+        assert_eq!(scheme("127.0.0.1:1", &both_plain), Ok(Some("http")));
     }
 
     #[test]
@@ -229,7 +230,7 @@ mod tests {
             ("x-forwarded-for", "203.0.113.9"),
             ("x-forwarded-proto", "https"),
         ]);
-        assert_eq!(policy.scheme(Peer::Unix, &h), Ok("https"));
+        assert_eq!(policy.scheme(Peer::Unix, &h), Ok(Some("https")));
         let client = policy.client(Peer::Unix, &h);
         assert_eq!(client, Client::Forwarded("203.0.113.9".parse().unwrap()));
         assert_eq!(client.port(), None);

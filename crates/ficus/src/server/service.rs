@@ -142,7 +142,7 @@ async fn respond(
             Served::ficus(),
         );
     }
-    if let Err(contradiction) = shared.forwarded.scheme(conn.peer, req.headers()) {
+    if let Err(contradiction) = conn.scheme(&shared.forwarded, req.headers()) {
         return (
             page(StatusCode::BAD_REQUEST, &contradiction.to_string(), true),
             Served::ficus(),
@@ -254,7 +254,7 @@ fn plan(
 fn admitted<B>(shared: &Shared, conn: &Connection, req: &Request<B>) -> Option<bool> {
     let ported = shared.ported.as_ref()?;
     // Refused in `respond` when the headers disagree.
-    let secure = shared.forwarded.scheme(conn.peer, req.headers()) == Ok("https");
+    let secure = conn.scheme(&shared.forwarded, req.headers()) == Ok("https");
     let authority = req.uri().authority().map(|a| a.as_str());
     ported
         .conventions()

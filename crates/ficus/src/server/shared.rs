@@ -11,7 +11,8 @@ use super::access_log::AccessLog;
 use super::guard::Verdicts;
 use super::header_case::HeaderCase;
 use super::listen::Address;
-use super::proxy::ForwardedPolicy;
+use super::proxy::{ContradictoryScheme, ForwardedPolicy};
+use super::tls::Tls;
 use crate::admin::Admin;
 use crate::metrics::Metrics;
 use crate::ported::Dispatcher;
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     pub admin: Arc<Admin>,
     /// `--max-requests` in a worker: drain and exit after so many, for a fresh one.
     pub recycle: Option<Recycle>,
+    /// `--certfile`: every connection is TLS.
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// Counts a worker's requests and starts its drain at its limit (`--max-requests`, plus up to
@@ -88,7 +91,22 @@ pub(crate) struct Connection {
     pub peer: Peer,
     /// The listening socket it came in on (SERVER_NAME and SERVER_PORT, as gunicorn sets them).
     pub local: Address,
+    /// Over TLS (`--certfile`): the scheme is https unless a trusted proxy says otherwise.
+    pub tls: bool,
     pub verdicts: Verdicts,
+}
+
+impl Connection {
+    /// `wsgi.url_scheme`, as gunicorn decides it: https over TLS, else http, unless a trusted
+    /// peer's secure-scheme headers say otherwise (and they must agree).
+    pub(crate) fn scheme(
+        &self,
+        policy: &ForwardedPolicy,
+        headers: &http::HeaderMap,
+    ) -> Result<&'static str, ContradictoryScheme> {
+        let own = if self.tls { "https" } else { "http" };
+        Ok(policy.scheme(self.peer, headers)?.unwrap_or(own))
+    }
 }
 
 /// The other end of a connection.

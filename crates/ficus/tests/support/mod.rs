@@ -83,12 +83,13 @@ pub fn python() -> PathBuf {
 pub const ANY_PORT: &str = "127.0.0.1:0";
 
 /// The addresses a server reported listening on, in the order it reported them: ficus's
-/// "Listening at: http://ADDR" and runserver's "Starting development server at http://ADDR/".
+/// "Listening at: http://ADDR" (https with TLS) and runserver's "Starting development server at http://ADDR/".
 pub fn reported_addresses(log: &str) -> Vec<SocketAddr> {
     log.lines()
         .filter_map(|line| {
             let rest = line
                 .split_once("Listening at: http://")
+                .or_else(|| line.split_once("Listening at: https://"))
                 .or_else(|| line.split_once("Starting development server at http://"))?
                 .1;
             let end = rest.find([' ', '/']).unwrap_or(rest.len());
