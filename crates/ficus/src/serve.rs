@@ -70,6 +70,8 @@ pub(crate) struct ServeOptions {
     pub(crate) forwarded_allow_ips: String,
     /// `-m`/`--umask`: what a unix socket's mode leaves out (0: anyone on the host connects).
     pub(crate) umask: u32,
+    /// `--no-static`: neither the collected static files nor, under DEBUG, the finders'.
+    pub(crate) no_static: bool,
     /// `--certfile`/`--keyfile`: TLS on every socket.
     pub(crate) tls: Option<crate::server::tls::TlsFiles>,
     /// `-e KEY=VALUE`, set before the application loads.
@@ -233,12 +235,23 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
     let venv_shown = project.venv_shown();
     let (wsgi, static_config, facts, patterns, web) = Python::attach(|py| -> anyhow::Result<_> {
         let loaded = app::load(py, app_config, &venv_shown)?;
-        let wsgi = WsgiApp::new(py, loaded.app, tokio.handle().clone(), timeout)
+        // runserver's static files under DEBUG, else the collected ones served natively.
+        let (application, static_files) = match app::finders_handler(py, &loaded.app) {
+            _ if args.no_static => (loaded.app, None),
+            Some(wrapped) => {
+                tracing::info!(
+                    "DEBUG is on: static files are served from the finders, as runserver serves them"
+                );
+                (wrapped, None)
+            }
+            None => (loaded.app, loaded.static_files),
+        };
+        let wsgi = WsgiApp::new(py, application, tokio.handle().clone(), timeout)
             .map_err(|e| anyhow::anyhow!("cannot prepare the WSGI bridge: {e}"))?;
         // For the dashboard's progress; a project that is not Django has no URL patterns.
         let patterns = django::url_patterns(py).unwrap_or_default();
         let web = django::web::<crate::ported::request::settings::WebSettings>(py);
-        Ok((wsgi, loaded.static_files, django::facts(py), patterns, web))
+        Ok((wsgi, static_files, django::facts(py), patterns, web))
     })?;
 
     let pool = Arc::new(

@@ -626,3 +626,42 @@ fn a_connection_that_sends_nothing_is_closed_after_the_keep_alive_time() {
     // The server serves on.
     assert_eq!(get(server.addr, "/environ").status, 200);
 }
+
+#[test]
+fn under_debug_static_files_come_from_the_finders_without_collectstatic_as_runserver_serves_them() {
+    let site = Site::new();
+    // Nothing collected: only the finders (each app's static/ folder) have the files.
+    let empty = tempfile::tempdir().expect("temp dir");
+    let mut env = site.env();
+    env.retain(|(k, _)| k != "LEGACY_STATIC_ROOT");
+    env.push((
+        "LEGACY_STATIC_ROOT".into(),
+        empty.path().display().to_string(),
+    ));
+    let admin_css = "/static/admin/css/base.css";
+
+    let production = Server::ficus(&[], &env);
+    assert_eq!(
+        get(production.addr, admin_css).status,
+        404,
+        "DEBUG off: STATIC_ROOT only"
+    );
+    drop(production);
+
+    env.push(("DJANGO_DEBUG".into(), "1".into()));
+    let debug = Server::ficus(&[], &env);
+    let css = get(debug.addr, admin_css);
+    assert_eq!(css.status, 200, "{}", debug.log());
+    assert!(css.text().contains("DJANGO Admin styles"), "{}", css.text());
+    assert!(
+        debug
+            .log()
+            .contains("static files are served from the finders")
+    );
+    // The project's own app static folder too.
+    assert_eq!(get(debug.addr, "/static/css/site.css").status, 200);
+    drop(debug);
+
+    let off = Server::ficus(&["--no-static"], &env);
+    assert_eq!(get(off.addr, admin_css).status, 404, "--no-static");
+}

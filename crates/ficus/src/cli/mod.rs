@@ -137,6 +137,11 @@ pub(crate) struct ServeArgs {
     #[arg(short = 'b', long = "bind")]
     pub bind: Vec<String>,
 
+    /// Serve no static files: neither STATIC_ROOT natively nor, under DEBUG, the finders' (as
+    /// runserver does); STATIC_URL then goes to the application like any path.
+    #[arg(long = "no-static")]
+    pub no_static: bool,
+
     /// A PEM certificate chain: every socket speaks TLS (ALPN h2 and http/1.1), and
     /// wsgi.url_scheme is https. Read again on SIGHUP.
     #[arg(long = "certfile", value_name = "FILE")]
@@ -407,6 +412,7 @@ impl ServeArgs {
             state_file: self.state_file.clone(),
             forwarded_allow_ips: self.forwarded_allow_ips.clone(),
             umask: self.umask,
+            no_static: self.no_static,
             tls: self
                 .certfile
                 .clone()

@@ -136,6 +136,45 @@ fn import_error(py: Python<'_>, err: PyErr, cfg: &AppConfig, venv: &str) -> AppE
     }
 }
 
+/// With DEBUG on and `django.contrib.staticfiles` installed, the application wrapped in
+/// staticfiles' `StaticFilesHandler`, as `manage.py runserver` wraps it: STATIC_URL is then
+/// served from the finders (each app's `static/` and STATICFILES_DIRS, no collectstatic needed,
+/// an edit seen at once). None otherwise (or when Django is not configured).
+pub(crate) fn finders_handler(py: Python<'_>, app: &Py<PyAny>) -> Option<Py<PyAny>> {
+    let modules = py.import("sys").ok()?.getattr("modules").ok()?;
+    if !modules
+        .cast::<PyDict>()
+        .ok()?
+        .contains("django.conf")
+        .ok()?
+    {
+        return None;
+    }
+    let settings = py.import("django.conf").ok()?.getattr("settings").ok()?;
+    let configured: bool = settings.getattr("configured").ok()?.extract().ok()?;
+    let debug: bool = configured
+        .then(|| settings.getattr("DEBUG").ok()?.extract().ok())
+        .flatten()?;
+    let installed: bool = py
+        .import("django.apps")
+        .ok()?
+        .getattr("apps")
+        .ok()?
+        .call_method1("is_installed", ("django.contrib.staticfiles",))
+        .ok()?
+        .extract()
+        .ok()?;
+    if !debug || !installed {
+        return None;
+    }
+    let handler = py
+        .import("django.contrib.staticfiles.handlers")
+        .ok()?
+        .getattr("StaticFilesHandler")
+        .ok()?;
+    Some(handler.call1((app.bind(py),)).ok()?.unbind())
+}
+
 /// STATIC_URL and STATIC_ROOT, when Django is configured and serves static files from a local
 /// path prefix (not a CDN URL).
 fn django_static(py: Python<'_>) -> Option<StaticConfig> {
