@@ -22,8 +22,8 @@
 //!   commands find a running server), `init`, and `project` (finding the venv and the app).
 //! - `server`: accept loop, limits (`guard`), shutdown, and `service`, where each request goes
 //!   where the route table decides: Rust, canary, shadow or Django.
-//! - `admin` (`/metrics`, the dashboard; it sees the server through a narrow view) and
-//!   `supervisor` (worker processes).
+//! - `admin` (`/metrics`, the dashboard; it sees the server through a narrow view),
+//!   `supervisor` (worker processes) and `reload` (the files `--reload` watches).
 //! - traffic modes: `shadow`, `canary`, `record`; `metrics`; `static_files`.
 //! - `ported`: the porting toolkit behind [`prelude`] and the dispatcher that runs handlers.
 //! - `wsgi`: the PEP 3333 bridge. `python`: the interpreter, its threads, the only way in.
@@ -48,11 +48,13 @@ pub mod db;
 mod diff;
 mod init;
 mod inspect;
+mod logfile;
 mod metrics;
 pub mod ported;
 mod project;
 mod python;
 mod record;
+mod reload;
 mod routes;
 mod serve;
 mod server;
@@ -137,6 +139,7 @@ where
     };
     match command {
         cli::Command::Serve(args) => serve::run(args.resolved(), registry),
+        cli::Command::Runserver(args) => serve::run(args.resolved(), registry),
         cli::Command::Routes(args) => done(inspect::routes(args.resolved(), &registry)),
         cli::Command::Check(args) => done(inspect::check(args.resolved(), &registry)),
         cli::Command::Diff(args) => done(diff::run(args.resolved(), registry)),

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::admin::Admin;
 use crate::db::Database;
+use crate::logfile::LogFile;
 use crate::metrics::Metrics;
 use crate::ported::python::PythonCalls;
 use crate::ported::{AppState, Dispatcher, Registry};
@@ -70,6 +71,8 @@ pub(crate) struct ServeOptions {
     pub(crate) forwarded_allow_ips: String,
     /// `-m`/`--umask`: what a unix socket's mode leaves out (0: anyone on the host connects).
     pub(crate) umask: u32,
+    /// `--reload`, with its extra files.
+    pub(crate) reload: Option<Vec<PathBuf>>,
     /// `--no-static`: neither the collected static files nor, under DEBUG, the finders'.
     pub(crate) no_static: bool,
     /// `--certfile`/`--keyfile`: TLS on every socket.
@@ -149,7 +152,7 @@ impl Drop for PidFile {
 /// stopped with, or the start-up error. The caller (`main`) exits right after: Python threads
 /// may still be attached, and the interpreter is never finalised.
 pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<ExitCode> {
-    init_logging(&args.log)?;
+    let error_log = init_logging(&args.log)?;
     let worker = supervisor::worker()?;
     if worker.is_none() {
         for note in &args.notes {
@@ -203,7 +206,11 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
     let local = admin_address(&listeners);
     let secure = tls.is_some();
     // Several workers, or recycling: this process only supervises, and never starts Python.
-    if worker_id.is_none() && (args.workers > 1 || args.max_requests > 0) {
+    if worker_id.is_none() && (args.workers > 1 || args.max_requests > 0 || args.reload.is_some()) {
+        let changes = match &args.reload {
+            Some(extra) => Some(crate::reload::watch(watch_plan(&project, extra))?),
+            None => None,
+        };
         let (written, removed) = (state_file.clone(), state_file);
         let code = supervisor::run(
             listeners,
@@ -213,6 +220,8 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
                 on_ready: Box::new(move || write_state(written.as_deref(), local, secure)),
                 on_exit: Box::new(move || forget_state(removed.as_deref())),
                 worker_env: args.worker_env.clone(),
+                changes,
+                error_log: error_log.clone(),
             },
         )?;
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
@@ -228,7 +237,15 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
     let (stop_tx, stop_rx) = watch::channel(None);
     let stop_tx = Arc::new(stop_tx);
     tokio
-        .block_on(watch_signals(stop_tx.clone(), routes.clone(), tls.clone()))
+        .block_on(watch_signals(
+            stop_tx.clone(),
+            routes.clone(),
+            tls.clone(),
+            [
+                access_log.clone().map(Reopen::Access),
+                error_log.clone().map(Reopen::Errors),
+            ],
+        ))
         .context("cannot install signal handlers")?;
 
     let timeout = args.timeout;
@@ -362,6 +379,21 @@ pub(crate) fn run(args: ServeOptions, registry: Registry) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `--reload` watches: the working directory and the sys.path folders ficus adds (the
+/// project's source), the routes file and the extra files, never the venv.
+fn watch_plan(project: &Project, extra: &[PathBuf]) -> crate::reload::WatchPlan {
+    let mut folders = vec![std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))];
+    folders.extend(project.config.python_path.iter().cloned());
+    folders.dedup();
+    let mut files = extra.to_vec();
+    files.extend(project.config.routes_file.iter().cloned());
+    crate::reload::WatchPlan {
+        folders,
+        files,
+        skip: vec![project.venv.clone()],
+    }
+}
+
 /// Where `ficus reload` and `ficus routes` reach this server: its first TCP socket, else its
 /// first unix one.
 fn admin_address(listeners: &[listen::Listener]) -> Option<listen::Address> {
@@ -369,6 +401,25 @@ fn admin_address(listeners: &[listen::Listener]) -> Option<listen::Address> {
         .iter()
         .find_map(|l| l.tcp_addr().map(listen::Address::Tcp))
         .or_else(|| listeners.first().and_then(|l| l.address().ok()))
+}
+
+/// A log file SIGUSR1 opens again.
+enum Reopen {
+    Access(Arc<AccessLog>),
+    Errors(Arc<LogFile>),
+}
+
+impl Reopen {
+    fn reopen(&self) {
+        match self {
+            Reopen::Access(log) => log.reopen(),
+            Reopen::Errors(log) => {
+                if let Err(err) = log.reopen() {
+                    tracing::error!("cannot open the error log {} again: {err}", log.name());
+                }
+            }
+        }
+    }
 }
 
 /// Writes where this server answers, for `ficus reload` and `ficus routes`.
@@ -420,7 +471,28 @@ async fn watch_signals(
     stop: Arc<watch::Sender<Option<Stop>>>,
     routes: Arc<LiveRoutes>,
     tls: Option<Arc<Tls>>,
+    logs: [Option<Reopen>; 2],
 ) -> std::io::Result<()> {
+    // Without a main process there is no number of workers to change; the signals' default
+    // would stop the process.
+    for (raw, name) in [(libc::SIGTTIN, "SIGTTIN"), (libc::SIGTTOU, "SIGTTOU")] {
+        let mut changes = signal(SignalKind::from_raw(raw))?;
+        tokio::spawn(async move {
+            while changes.recv().await.is_some() {
+                tracing::warn!(
+                    "Received {name}: this server has no main process to change the number of workers (start it with -w 2 or more)"
+                );
+            }
+        });
+    }
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    tokio::spawn(async move {
+        while usr1.recv().await.is_some() {
+            for log in logs.iter().flatten() {
+                log.reopen();
+            }
+        }
+    });
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -456,32 +528,29 @@ async fn watch_signals(
 }
 
 /// The server's log: FICUS_LOG (a tracing filter) when set, else `--log-level`; to stderr, or
-/// appended to `--error-logfile`.
-fn init_logging(options: &LogOptions) -> Result<(), StartError> {
+/// appended to `--error-logfile` (returned, for SIGUSR1 to open again).
+fn init_logging(options: &LogOptions) -> Result<Option<Arc<LogFile>>, StartError> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FICUS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(options.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    let _ = match &options.file {
-        None => builder
+    let Some(path) = &options.file else {
+        let _ = builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
-            .try_init(),
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|source| StartError::ErrorLog {
-                    path: path.clone(),
-                    source,
-                })?;
-            builder
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file))
-                .try_init()
-        }
+            .try_init();
+        return Ok(None);
     };
-    Ok(())
+    let file = Arc::new(
+        LogFile::open(path.clone()).map_err(|source| StartError::ErrorLog {
+            path: path.clone(),
+            source,
+        })?,
+    );
+    let _ = builder
+        .with_ansi(false)
+        .with_writer(crate::logfile::Lines(file.clone()))
+        .try_init();
+    Ok(Some(file))
 }

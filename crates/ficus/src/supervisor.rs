@@ -2,13 +2,15 @@
 //! N workers by re-executing this binary with the sockets inherited, and supervises them: a
 //! worker that dies is replaced (with a growing delay when it keeps dying), a worker recycled by
 //! `--max-requests` is replaced at once, and SIGTERM, SIGINT and SIGHUP are passed on to every
-//! worker.
+//! worker. With `--reload`, a change of the project's source starts a fresh worker beside each
+//! one, and the old one drains once the fresh one serves; a fresh one that fails to start (the
+//! change broke the import) leaves the old one serving until the next change.
 //!
 //! It never starts Python, and nothing forks after a runtime started: each worker is a fresh
 //! process (`fork` + `exec` of this binary), which builds its own interpreter, Python threads and
 //! tokio runtime. The small tokio runtime here only waits for signals and worker exits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -122,6 +124,21 @@ pub(crate) struct Plan {
     /// Variables only the workers get (the settings the configuration layers resolved to, so a
     /// worker does not run the configuration file again).
     pub worker_env: Vec<(String, String)>,
+    /// `--reload`: the changes that replace the workers.
+    pub changes: Option<crate::reload::Changes>,
+    /// `--error-logfile`, opened again on SIGUSR1 (the workers open theirs).
+    pub error_log: Option<std::sync::Arc<crate::logfile::LogFile>>,
+}
+
+/// How long changes that come together (an editor saving several files, a `git checkout`) are
+/// gathered before the workers are replaced once.
+const SETTLE_CHANGES: Duration = Duration::from_millis(200);
+
+async fn next_change(changes: &mut Option<crate::reload::Changes>) -> Option<std::path::PathBuf> {
+    match changes {
+        Some(changes) => changes.paths.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs the workers until a signal stops them; the process's exit status.
@@ -167,6 +184,9 @@ async fn supervise(
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut ttin = signal(SignalKind::from_raw(libc::SIGTTIN))?;
+    let mut ttou = signal(SignalKind::from_raw(libc::SIGTTOU))?;
     ready_socket.set_nonblocking(true)?;
     let mut ready_lines =
         tokio::io::BufReader::new(tokio::net::UnixStream::from_std(ready_socket)?).lines();
@@ -199,6 +219,11 @@ async fn supervise(
     };
 
     let mut running: BTreeMap<usize, Running> = BTreeMap::new();
+    // Fresh workers for a change, by pid, with the slot each will take once it serves.
+    let mut fresh: BTreeMap<u32, usize> = BTreeMap::new();
+    // Workers a change replaced, finishing their requests.
+    let mut retiring: BTreeSet<u32> = BTreeSet::new();
+    let mut changes = plan.changes;
     let mut exits = tokio::task::JoinSet::new();
     let mut failures: BTreeMap<usize, u32> = BTreeMap::new();
     let mut restarts = tokio::task::JoinSet::new();
@@ -207,6 +232,8 @@ async fn supervise(
         watch(&mut exits, &mut running, id, child);
     }
     let mut on_ready = Some(plan.on_ready);
+    // SIGTTIN and SIGTTOU move it, as in gunicorn.
+    let mut wanted = plan.workers;
     let stop = loop {
         tokio::select! {
             _ = term.recv() => break libc::SIGTERM,
@@ -215,23 +242,108 @@ async fn supervise(
                 tracing::info!("Received SIGHUP: every worker reads routes.toml again");
                 signal_all(&running, libc::SIGHUP);
             }
+            _ = ttin.recv() => {
+                wanted += 1;
+                let id = running.keys().max().map_or(1, |max| max + 1);
+                tracing::info!("Received SIGTTIN: {wanted} workers");
+                match spawn(id) {
+                    Ok(child) => watch(&mut exits, &mut running, id, child),
+                    Err(err) => tracing::error!("{err:#}"),
+                }
+            }
+            _ = ttou.recv() => {
+                if wanted <= 1 {
+                    tracing::info!("Received SIGTTOU: one worker is the fewest; none stopped");
+                    continue;
+                }
+                wanted -= 1;
+                // The oldest goes, as in gunicorn; it finishes its requests first.
+                let oldest = running.iter().min_by_key(|(_, w)| w.started).map(|(id, _)| *id);
+                if let Some(worker) = oldest.and_then(|id| running.remove(&id)) {
+                    tracing::info!(
+                        "Received SIGTTOU: {wanted} workers; pid {} finishes its requests",
+                        worker.pid
+                    );
+                    signal_pid(worker.pid, libc::SIGTERM);
+                    retiring.insert(worker.pid);
+                }
+            }
+            _ = usr1.recv() => {
+                if let Some(log) = &plan.error_log
+                    && let Err(err) = log.reopen()
+                {
+                    tracing::error!("cannot open the error log {} again: {err}", log.name());
+                }
+                signal_all(&running, libc::SIGUSR1);
+            }
+            Some(first) = next_change(&mut changes) => {
+                let mut changed = BTreeSet::from([first]);
+                let settled = tokio::time::sleep(SETTLE_CHANGES);
+                tokio::pin!(settled);
+                loop {
+                    tokio::select! {
+                        _ = &mut settled => break,
+                        Some(more) = next_change(&mut changes) => { changed.insert(more); }
+                    }
+                }
+                let shown: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
+                tracing::info!("{} changed: starting fresh workers", shown.join(", "));
+                // Fresh workers of an earlier change that are still starting are superseded.
+                for pid in std::mem::take(&mut fresh).into_keys() {
+                    signal_pid(pid, libc::SIGTERM);
+                }
+                for id in running.keys().copied().collect::<Vec<_>>() {
+                    match spawn(id) {
+                        Ok(child) => {
+                            if let Some(pid) = wait_for_exit(&mut exits, id, child) {
+                                tracing::info!("Booting worker {id} with pid {pid} for the change");
+                                fresh.insert(pid, id);
+                            }
+                        }
+                        Err(err) => tracing::error!("{err:#}"),
+                    }
+                }
+            }
             Ok(Some(line)) = ready_lines.next_line() => {
                 tracing::debug!("worker pid {} is serving", line.trim());
-                if let Some(worker) = running.values_mut().find(|w| w.pid.to_string() == line.trim()) {
+                let pid = line.trim().parse::<u32>().unwrap_or_default();
+                if let Some(id) = fresh.remove(&pid) {
+                    let old = running.insert(id, Running { pid, started: Instant::now(), ready: true });
+                    if let Some(old) = old {
+                        tracing::info!(
+                            "Worker {id} (pid {pid}) serves the change; pid {} finishes its requests",
+                            old.pid
+                        );
+                        signal_pid(old.pid, libc::SIGTERM);
+                        retiring.insert(old.pid);
+                    }
+                }
+                if let Some(worker) = running.values_mut().find(|w| w.pid == pid) {
                     worker.ready = true;
                 }
-                if running.len() == plan.workers && running.values().all(|w| w.ready)
+                if running.len() == wanted && running.values().all(|w| w.ready)
                     && let Some(ready) = on_ready.take()
                 {
                     ready();
                 }
             }
             Some(Ok((id, pid, status))) = exits.join_next() => {
-                let Some(gone) = running.remove(&id).filter(|w| w.pid == pid) else { continue };
+                if fresh.remove(&pid).is_some() {
+                    tracing::error!(
+                        "The change did not load: the fresh worker {id} (pid {pid}) exited ({status}) before serving (its error is above); the previous worker serves on, and the next change is tried"
+                    );
+                    continue;
+                }
+                // A worker replaced after a change, or superseded before it served: expected.
+                retiring.remove(&pid);
+                if running.get(&id).is_none_or(|w| w.pid != pid) {
+                    continue;
+                }
+                let Some(gone) = running.remove(&id) else { continue };
                 if !gone.ready {
                     tracing::error!("worker {id} (pid {pid}) failed to start ({status}); stopping");
                     signal_all(&running, libc::SIGTERM);
-                    finish(&mut exits, plan.graceful_timeout, &running).await;
+                    finish(&mut exits, plan.graceful_timeout, &every_pid(&running, &fresh, &retiring)).await;
                     (plan.on_exit)();
                     return Ok(1);
                 }
@@ -275,12 +387,15 @@ async fn supervise(
         }
     );
     signal_all(&running, stop);
+    for pid in fresh.keys().chain(&retiring) {
+        signal_pid(*pid, stop);
+    }
     let grace = if stop == libc::SIGTERM {
         plan.graceful_timeout
     } else {
         Duration::from_secs(2)
     };
-    finish(&mut exits, grace, &running).await;
+    finish(&mut exits, grace, &every_pid(&running, &fresh, &retiring)).await;
     (plan.on_exit)();
     tracing::info!("Shutting down: every worker stopped");
     Ok(0)
@@ -301,9 +416,11 @@ fn watch(
     exits: &mut Exits,
     running: &mut BTreeMap<usize, Running>,
     id: usize,
-    mut child: tokio::process::Child,
+    child: tokio::process::Child,
 ) {
-    let Some(pid) = child.id() else { return };
+    let Some(pid) = wait_for_exit(exits, id, child) else {
+        return;
+    };
     tracing::info!("Booting worker {id} with pid {pid}");
     running.insert(
         id,
@@ -313,6 +430,11 @@ fn watch(
             ready: false,
         },
     );
+}
+
+/// Reports the worker's exit through `exits`; its pid.
+fn wait_for_exit(exits: &mut Exits, id: usize, mut child: tokio::process::Child) -> Option<u32> {
+    let pid = child.id()?;
     exits.spawn(async move {
         let status = match child.wait().await {
             Ok(status) => status,
@@ -320,27 +442,48 @@ fn watch(
         };
         (id, pid, status)
     });
+    Some(pid)
+}
+
+fn signal_pid(pid: u32, signal: i32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+        unsafe { libc::kill(pid, signal) };
+    }
 }
 
 fn signal_all(running: &BTreeMap<usize, Running>, signal: i32) {
     for worker in running.values() {
-        if let Ok(pid) = i32::try_from(worker.pid) {
-            // SAFETY: kill(2) takes plain integers and touches no memory of ours.
-            unsafe { libc::kill(pid, signal) };
-        }
+        signal_pid(worker.pid, signal);
     }
+}
+
+/// Every worker process: serving, starting for a change, or retiring after one.
+fn every_pid(
+    running: &BTreeMap<usize, Running>,
+    fresh: &BTreeMap<u32, usize>,
+    retiring: &BTreeSet<u32>,
+) -> Vec<u32> {
+    running
+        .values()
+        .map(|w| w.pid)
+        .chain(fresh.keys().copied())
+        .chain(retiring.iter().copied())
+        .collect()
 }
 
 /// Waits for every worker to exit, killing the ones still there after `grace` (and a margin for
 /// their own graceful timeout to fire first).
-async fn finish(exits: &mut Exits, grace: Duration, running: &BTreeMap<usize, Running>) {
+async fn finish(exits: &mut Exits, grace: Duration, pids: &[u32]) {
     let waited = tokio::time::timeout(grace + Duration::from_secs(2), async {
         while exits.join_next().await.is_some() {}
     })
     .await;
     if waited.is_err() {
         tracing::warn!("workers still running after the graceful timeout; killing them");
-        signal_all(running, libc::SIGKILL);
+        for pid in pids {
+            signal_pid(*pid, libc::SIGKILL);
+        }
         while exits.join_next().await.is_some() {}
     }
 }

@@ -3,7 +3,7 @@
 //! removal on exit, a live one refused and a stale one replaced; a socket already bound and
 //! passed as `fd://3`; systemd socket activation) and the settings gunicorn reads besides the
 //! command line (`gunicorn.conf.py`, `GUNICORN_CMD_ARGS`, in gunicorn's order), with `-e`,
-//! `--pid` and `--error-logfile`.
+//! `--pid` and `--error-logfile`; TLS; and runserver's development loop (`--reload`).
 
 mod support;
 
@@ -592,4 +592,140 @@ fn a_missing_or_mismatched_certificate_stops_the_start_in_one_sentence() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     let stderr = start(&dir.path().join("cert.pem"), &other.path().join("key.pem"));
     assert!(stderr.contains("do not go together"), "{stderr}");
+}
+
+/// The body of `GET /` over the unix socket, when the server answers 200.
+fn body_at(sock: &Path) -> Option<String> {
+    UnixStream::connect(sock).ok()?;
+    let raw = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (response, _) = parse_response(&exchange_unix(sock, raw), false);
+    (response.status == 200).then(|| response.text())
+}
+
+fn comes_to_answer(server: &Started, sock: &Path, wanted: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if body_at(sock).as_deref() == Some(wanted) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("{}", server.log());
+    false
+}
+
+fn write_app(dir: &Path, answer: &str) {
+    std::fs::write(
+        dir.join("app.py"),
+        format!(
+            "def application(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'{answer}']\n"
+        ),
+    )
+    .expect("write app.py");
+}
+
+#[test]
+fn with_reload_an_edited_view_is_served_and_a_broken_one_leaves_the_old_worker_serving() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sock = dir.path().join("app.sock");
+    write_app(dir.path(), "version 1");
+    let bind = format!("unix:{}", sock.display());
+    let server = Started::new(dir.path(), &["app", "--reload", "-b", &bind], &[]);
+    assert!(comes_to_answer(&server, &sock, "version 1"));
+
+    write_app(dir.path(), "version 2");
+    assert!(comes_to_answer(&server, &sock, "version 2"));
+
+    std::fs::write(
+        dir.path().join("app.py"),
+        "def application(environ, start_response:\n",
+    )
+    .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.log().contains("The change did not load") {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = server.log();
+    assert!(
+        log.contains("SyntaxError"),
+        "the worker's error is in the log: {log}"
+    );
+    assert_eq!(body_at(&sock).as_deref(), Some("version 2"), "{log}");
+
+    write_app(dir.path(), "version 3");
+    assert!(comes_to_answer(&server, &sock, "version 3"));
+    // A file that is no source (a log, a database) changes nothing.
+    let boots = server.log().matches("for the change").count();
+    std::fs::write(dir.path().join("notes.txt"), "not source").expect("write");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(server.log().matches("for the change").count(), boots);
+}
+
+#[test]
+fn sigusr1_reopens_the_access_and_error_logs_after_logrotate_moves_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sock = dir.path().join("app.sock");
+    let bind = format!("unix:{}", sock.display());
+    let pyapps = support::pyapps().display().to_string();
+    let mut server = Started::new(
+        dir.path(),
+        &[
+            "edge",
+            "--pythonpath",
+            &pyapps,
+            "-b",
+            &bind,
+            "--access-logfile",
+            "access.log",
+            "--error-logfile",
+            "error.log",
+        ],
+        &[],
+    );
+    server.log = dir.path().join("error.log");
+    server.environ_at(&sock, "/before-rotation");
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    assert!(
+        read("access.log").contains("GET /before-rotation"),
+        "{}",
+        read("access.log")
+    );
+    assert!(read("error.log").contains("Listening at"));
+
+    // logrotate's `create` way: move the files away, then tell the server.
+    std::fs::rename(
+        dir.path().join("access.log"),
+        dir.path().join("access.log.1"),
+    )
+    .expect("mv");
+    std::fs::rename(dir.path().join("error.log"), dir.path().join("error.log.1")).expect("mv");
+    let _ = Command::new("kill")
+        .args(["-USR1", &server.child.id().to_string()])
+        .status();
+    // The signal is handled between requests; the next lines go to the new files.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dir.path().join("access.log").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the access log was not opened again"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.environ_at(&sock, "/after-rotation");
+    let _ = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status();
+    assert!(
+        read("access.log").contains("GET /after-rotation"),
+        "{}",
+        read("access.log")
+    );
+    assert!(!read("access.log.1").contains("/after-rotation"));
+    assert!(
+        support::file_comes_to_contain(&dir.path().join("error.log"), "Reloaded"),
+        "{}",
+        read("error.log")
+    );
+    assert!(!read("error.log.1").contains("Reloaded"));
 }

@@ -298,3 +298,47 @@ fn metrics_and_status_add_up_every_workers_figures() {
     let status = get(server.addr, "/_ficus/api/status").json();
     assert_eq!(status["workers"], 2, "{status}");
 }
+
+#[test]
+fn sigttin_adds_a_worker_and_sigttou_retires_the_oldest_as_in_gunicorn() {
+    let server = edge_workers(&["-w", "2"]);
+    let two = pids_answering(server.addr, 2);
+    assert_eq!(two.len(), 2, "{}", server.log());
+    let booted: Vec<u64> = server
+        .log()
+        .lines()
+        .filter_map(|l| l.split_once("with pid ")?.1.trim().parse().ok())
+        .collect();
+    let first = booted[0];
+
+    server.signal("TTIN");
+    assert!(
+        server.log_comes_to_contain("Received SIGTTIN: 3 workers"),
+        "{}",
+        server.log()
+    );
+    let three = pids_answering(server.addr, 3);
+    assert_eq!(three.len(), 3, "{}", server.log());
+
+    server.signal("TTOU");
+    assert!(
+        server.log_comes_to_contain(&format!(
+            "Received SIGTTOU: 2 workers; pid {first} finishes its requests"
+        )),
+        "{}",
+        server.log()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while alive(first) {
+        assert!(Instant::now() < deadline, "the oldest worker did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // It is not replaced: the two others answer.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut left = pids_answering(server.addr, 2);
+    for _ in 0..10 {
+        left.extend(pids_answering(server.addr, 1));
+    }
+    assert_eq!(left.len(), 2, "{left:?}\n{}", server.log());
+    assert!(!left.contains(&first));
+}

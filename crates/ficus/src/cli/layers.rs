@@ -112,6 +112,8 @@ const IMPLEMENTED: &[(&str, &str, Shape)] = &[
     ("pidfile", "pid", Shape::One),
     ("umask", "umask", Shape::One),
     ("certfile", "certfile", Shape::One),
+    ("reload", "reload", Shape::One),
+    ("reload_extra_files", "reload_extra_files", Shape::Many),
     ("keyfile", "keyfile", Shape::One),
 ];
 
@@ -283,7 +285,7 @@ with open(out, "w") as f:
 /// The command line, with gunicorn's layers under it when the command is `serve`.
 pub(crate) fn parse(args: Vec<OsString>) -> Result<Cli, ParseError> {
     let plain = Cli::command().try_get_matches_from(&args)?;
-    let Some(("serve", given)) = plain.subcommand() else {
+    let Some((name @ ("serve" | "runserver"), given)) = plain.subcommand() else {
         return Ok(Cli::from_arg_matches(&plain)?);
     };
     let program = args.first().cloned().unwrap_or_else(|| "ficus".into());
@@ -294,7 +296,7 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Cli, ParseError> {
             serde_json::from_str(&json.to_string_lossy()).unwrap_or_default();
         let mut command = Cli::command();
         for (id, values) in &defaults {
-            command = with_defaults(command, id, values.clone());
+            command = with_defaults(command, name, id, values.clone());
         }
         return Ok(Cli::from_arg_matches(
             &command.try_get_matches_from(&args)?,
@@ -310,7 +312,7 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Cli, ParseError> {
         env_layers.push((var, tokens));
     }
     let layered = |command: &clap::Command, origin: &str, tokens: &[String]| {
-        let mut argv = vec![program.clone(), "serve".into()];
+        let mut argv = vec![program.clone(), name.into()];
         argv.extend(tokens.iter().map(OsString::from));
         command
             .clone()
@@ -333,7 +335,7 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Cli, ParseError> {
                 from_env
                     .iter()
                     .rev()
-                    .filter_map(|m| m.subcommand_matches("serve")),
+                    .filter_map(|m| m.subcommand_matches(name)),
             )
             .find(|m| m.value_source(id) == Some(ValueSource::CommandLine))
             .and_then(|m| m.get_one::<String>(id).cloned())
@@ -351,16 +353,17 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Cli, ParseError> {
                 from_env
                     .iter()
                     .rev()
-                    .filter_map(|m| m.subcommand_matches("serve")),
+                    .filter_map(|m| m.subcommand_matches(name)),
             )
             .find(|m| m.value_source("venv") == Some(ValueSource::CommandLine))
             .and_then(|m| m.get_one::<PathBuf>("venv").cloned());
         let settings = read_file(&location, venv)?;
         let mut ignored = Vec::new();
-        for (name, value) in &settings {
-            let Some((setting, id, shape)) = IMPLEMENTED.iter().find(|(s, _, _)| s == name) else {
-                if name != "config" {
-                    ignored.push(name.as_str());
+        for (defined, value) in &settings {
+            let Some((setting, id, shape)) = IMPLEMENTED.iter().find(|(s, _, _)| s == defined)
+            else {
+                if defined != "config" {
+                    ignored.push(defined.as_str());
                 }
                 continue;
             };
@@ -370,7 +373,7 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Cli, ParseError> {
                 value: shown(value),
             };
             if let Some(values) = values_of(value, *shape).ok_or_else(bad)? {
-                command = with_defaults(command, id, values.clone());
+                command = with_defaults(command, name, id, values.clone());
                 applied.push(((*id).to_owned(), values));
             }
         }
@@ -384,7 +387,7 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Cli, ParseError> {
     }
     for (var, tokens) in &env_layers {
         let matches = layered(&command, var, tokens)?;
-        let Some(serve) = matches.subcommand_matches("serve") else {
+        let Some(serve) = matches.subcommand_matches(name) else {
             continue;
         };
         let ids: Vec<String> = serve.ids().map(|id| id.as_str().to_owned()).collect();
@@ -398,13 +401,18 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Cli, ParseError> {
                 .flatten()
                 .map(|v| v.to_string_lossy().into_owned())
                 .collect();
-            command = with_defaults(command, &id, values.clone());
+            command = with_defaults(command, name, &id, values.clone());
             applied.push((id, values));
         }
     }
     let matches = command.try_get_matches_from(&args)?;
     let mut cli = Cli::from_arg_matches(&matches)?;
-    if let Command::Serve(serve) = &mut cli.command {
+    let serve = match &mut cli.command {
+        Command::Serve(serve) => Some(&mut **serve),
+        Command::Runserver(runserver) => Some(&mut runserver.serve),
+        _ => None,
+    };
+    if let Some(serve) = serve {
         serve.layer_notes = notes;
         serve.layer_defaults = applied;
     }
@@ -445,10 +453,22 @@ fn values_of(value: &Value, shape: Shape) -> Option<Option<Vec<String>>> {
     }))
 }
 
-/// `serve`'s argument `id` defaults to `values`; an environment variable that would have set it
-/// no longer does (the layer is above it).
-fn with_defaults(command: clap::Command, id: &str, values: Vec<String>) -> clap::Command {
-    command.mut_subcommand("serve", |serve| {
+/// The subcommand's argument `id` defaults to `values`; an environment variable that would
+/// have set it no longer does (the layer is above it).
+fn with_defaults(
+    command: clap::Command,
+    subcommand: &str,
+    id: &str,
+    values: Vec<String>,
+) -> clap::Command {
+    // clap panics on an argument it does not have; a stale or foreign id is left out instead.
+    let known = command
+        .find_subcommand(subcommand)
+        .is_some_and(|sub| sub.get_arguments().any(|arg| arg.get_id() == id));
+    if !known {
+        return command;
+    }
+    command.mut_subcommand(subcommand, |serve| {
         serve.mut_arg(id, |arg| arg.env(None::<&str>).default_values(values))
     })
 }

@@ -29,6 +29,9 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Serve a WSGI application (a Django project) over HTTP, as gunicorn would.
     Serve(Box<ServeArgs>),
+    /// `manage.py runserver`'s one-word replacement: `serve --reload` on [ADDR:]PORT, with
+    /// static files from the finders under DEBUG.
+    Runserver(Box<RunserverArgs>),
     /// List every Django URL pattern beside its state in routes.toml (rust, shadow, django).
     Routes(InspectArgs),
     /// Validate routes.toml against the Rust handlers and the Django URLconf.
@@ -136,6 +139,16 @@ pub(crate) struct ServeArgs {
     /// set. Sockets passed by systemd (LISTEN_FDS) replace them.
     #[arg(short = 'b', long = "bind")]
     pub bind: Vec<String>,
+
+    /// Replace the worker when the project's source changes (its Python files, its templates,
+    /// the routes file): requests in flight finish on the old one, and a change that breaks
+    /// the import leaves the old one serving. The main process then runs even with one worker.
+    #[arg(long)]
+    pub reload: bool,
+
+    /// A file whose change also replaces the worker under --reload; repeatable.
+    #[arg(long = "reload-extra-file", value_name = "FILE")]
+    pub reload_extra_files: Vec<PathBuf>,
 
     /// Serve no static files: neither STATIC_ROOT natively nor, under DEBUG, the finders' (as
     /// runserver does); STATIC_URL then goes to the application like any path.
@@ -266,6 +279,51 @@ pub(crate) struct ServeArgs {
         default_value = "127.0.0.1,::1"
     )]
     pub forwarded_allow_ips: String,
+}
+
+/// `ficus runserver`: runserver's own arguments, then everything `serve` takes.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RunserverArgs {
+    /// `[ADDR:]PORT` as runserver takes it: `8000`, `0:8000` (every interface),
+    /// `0.0.0.0:8000`, `[::1]:8000`. Defaults to 127.0.0.1:8000.
+    pub addrport: Option<String>,
+
+    /// runserver's --noreload: changes do not replace the worker.
+    #[arg(long)]
+    pub noreload: bool,
+
+    /// runserver's --nostatic: no static files served.
+    #[arg(long)]
+    pub nostatic: bool,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+impl RunserverArgs {
+    pub(crate) fn resolved(&self) -> crate::serve::ServeOptions {
+        let mut options = self.serve.resolved();
+        if !self.noreload && options.reload.is_none() {
+            options.reload = Some(Vec::new());
+        }
+        options.no_static |= self.nostatic;
+        if let Some(addrport) = &self.addrport {
+            options.bind = vec![runserver_bind(addrport)];
+        }
+        options
+    }
+}
+
+/// runserver's `[ADDR:]PORT` as a `-b` address: a bare port is on 127.0.0.1, and an address of
+/// `0` means every interface.
+fn runserver_bind(addrport: &str) -> String {
+    if addrport.bytes().all(|b| b.is_ascii_digit()) {
+        return format!("127.0.0.1:{addrport}");
+    }
+    match addrport.rsplit_once(':') {
+        Some(("0", port)) => format!("0.0.0.0:{port}"),
+        _ => addrport.to_owned(),
+    }
 }
 
 /// Where the project is and how to load it: shared by every command that starts Python.
@@ -413,6 +471,7 @@ impl ServeArgs {
             forwarded_allow_ips: self.forwarded_allow_ips.clone(),
             umask: self.umask,
             no_static: self.no_static,
+            reload: self.reload.then(|| self.reload_extra_files.clone()),
             tls: self
                 .certfile
                 .clone()
@@ -500,6 +559,14 @@ mod tests {
     #[test]
     fn every_command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn runserver_addresses_become_binds() {
+        assert_eq!(runserver_bind("8000"), "127.0.0.1:8000");
+        assert_eq!(runserver_bind("0:8000"), "0.0.0.0:8000");
+        assert_eq!(runserver_bind("0.0.0.0:9000"), "0.0.0.0:9000");
+        assert_eq!(runserver_bind("[::1]:8000"), "[::1]:8000");
     }
 
     #[test]

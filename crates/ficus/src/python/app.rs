@@ -219,7 +219,17 @@ pub(crate) fn close_thread_resources(py: Python<'_>) {
     let Ok(modules) = py.import("sys").and_then(|s| s.getattr("modules")) else {
         return;
     };
+    // A WSGI application that is not Django may still have had django.db imported (by ficus's
+    // own look at the project): with no settings there are no connections to close.
+    let configured = || {
+        py.import("django.conf")
+            .and_then(|conf| conf.getattr("settings"))
+            .and_then(|settings| settings.getattr("configured"))
+            .and_then(|configured| configured.extract::<bool>())
+            .unwrap_or(false)
+    };
     if modules.contains("django.db").unwrap_or(false)
+        && configured()
         && let Err(err) = py
             .import("django.db")
             .and_then(|db| db.getattr("connections"))

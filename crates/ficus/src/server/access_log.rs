@@ -2,16 +2,17 @@
 //! `%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"`.
 //!
 //! One line per response, written when the response body is finished (so `%(b)s` is the real
-//! byte count). It never fails a request: a write error is reported once and ignored.
+//! byte count). It never fails a request: a write error is reported once and ignored. SIGUSR1
+//! opens the file again (`reopen`).
 
-use std::io::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine;
 
+use crate::logfile::LogFile;
+
 pub(crate) struct AccessLog {
-    out: Mutex<Box<dyn Write + Send>>,
+    out: LogFile,
     failed: AtomicBool,
 }
 
@@ -30,20 +31,26 @@ pub(crate) struct Entry {
 impl AccessLog {
     /// `-` is stdout; anything else is a file, appended to.
     pub(crate) fn open(target: &str) -> std::io::Result<Self> {
-        let out: Box<dyn Write + Send> = if target == "-" {
-            Box::new(std::io::stdout())
+        let out = if target == "-" {
+            LogFile::stream(Box::new(std::io::stdout()))
         } else {
-            Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(target)?,
-            )
+            LogFile::open(target.into())?
         };
         Ok(Self {
-            out: Mutex::new(out),
+            out,
             failed: AtomicBool::new(false),
         })
+    }
+
+    /// Opens the file again (SIGUSR1, after logrotate moved it).
+    pub(crate) fn reopen(&self) {
+        match self.out.reopen() {
+            Ok(()) => self.failed.store(false, Ordering::Relaxed),
+            Err(err) => tracing::error!(
+                "cannot open the access log {} again: {err}",
+                self.out.name()
+            ),
+        }
     }
 
     pub(crate) fn write(&self, entry: &Entry, sent: u64) {
@@ -63,13 +70,7 @@ impl AccessLog {
             entry.referer,
             entry.user_agent
         );
-        let Ok(mut out) = self.out.lock() else {
-            return;
-        };
-        if out
-            .write_all(line.as_bytes())
-            .and_then(|_| out.flush())
-            .is_err()
+        if self.out.write_all(line.as_bytes()).is_err()
             && !self.failed.swap(true, Ordering::Relaxed)
         {
             tracing::error!("cannot write the access log; further errors are not reported");
