@@ -31,12 +31,10 @@ const DEFAULT_FILE: &str = "gunicorn.conf.py";
 /// nor read the variables differently.
 const WORKER_LAYERS: &str = "FICUS_WORKER_LAYERS";
 
-/// The variables a worker is started with for the layers `defaults` resolved to.
+/// The variables a worker is started with for the layers `defaults` resolved to (set even when
+/// they resolved to nothing, so a file that sets nothing ficus reads is not run again).
 pub(super) fn worker_env(defaults: &[(String, Vec<String>)]) -> Vec<(String, String)> {
-    if defaults.is_empty() {
-        return Vec::new();
-    }
-    let json = serde_json::to_string(defaults).unwrap_or_default();
+    let json = serde_json::to_string(defaults).unwrap_or_else(|_| "[]".to_owned());
     vec![(WORKER_LAYERS.to_owned(), json)]
 }
 
