@@ -21,7 +21,7 @@ pub(crate) enum ConfigError {
         message: String,
     },
     #[error(
-        "no application to serve: pass one (`ficus serve mysite.wsgi`) or set `wsgi` under [django] in routes.toml"
+        "no application to serve: pass one (`ficus serve mysite.wsgi`), set `wsgi` under [django] in routes.toml, or run from the directory of the project's manage.py"
     )]
     NoApp,
     #[error(
@@ -149,13 +149,42 @@ pub(crate) fn resolve(args: &ProjectOptions) -> Result<AppConfig, ConfigError> {
         }
     }
 
-    let app_text = args.app.clone().or(django.wsgi).ok_or(ConfigError::NoApp)?;
+    let project = from_manage_py();
+    let app_text = args
+        .app
+        .clone()
+        .or(django.wsgi)
+        .or_else(|| project.as_ref().map(|(wsgi, _)| wsgi.clone()))
+        .ok_or(ConfigError::NoApp)?;
     Ok(AppConfig {
         app: AppRef::parse(&app_text)?,
-        settings: args.settings.clone().or(django.settings),
+        settings: args
+            .settings
+            .clone()
+            .or(django.settings)
+            .or_else(|| project.map(|(_, settings)| settings)),
         python_path,
         routes_file,
     })
+}
+
+/// In a Django project's directory with nothing else said, what `manage.py runserver` serves:
+/// the `wsgi` module beside the settings module manage.py names (`mysite.settings` →
+/// `mysite.wsgi`; `config.settings.dev` → `config.wsgi`), and those settings.
+fn from_manage_py() -> Option<(String, String)> {
+    let text = std::fs::read_to_string("manage.py").ok()?;
+    let pattern =
+        regex::Regex::new(r#"DJANGO_SETTINGS_MODULE["']\s*,\s*["']([A-Za-z_][\w.]*)["']"#).ok()?;
+    let settings = pattern.captures(&text)?.get(1)?.as_str().to_owned();
+    let mut package = settings.as_str();
+    while let Some((parent, _)) = package.rsplit_once('.') {
+        package = parent;
+        let wsgi = Path::new(&package.replace('.', "/")).join("wsgi.py");
+        if wsgi.is_file() {
+            return Some((format!("{package}.wsgi"), settings));
+        }
+    }
+    None
 }
 
 fn load_django_section(path: &Path) -> Result<DjangoSection, ConfigError> {

@@ -224,12 +224,19 @@ struct Started {
 
 impl Started {
     fn new(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut with_routes = args.to_vec();
+        with_routes.extend(["--routes", "/dev/null"]);
+        Self::command(dir, "serve", &with_routes, env)
+    }
+
+    /// `ficus SUBCOMMAND ARGS` in `dir`.
+    fn command(dir: &Path, subcommand: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let log = dir.join("server.log");
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(support::binary())
-            .arg("serve")
+            .arg(subcommand)
             .args(args)
-            .args(["--routes", "/dev/null", "--state-file", ""])
+            .args(["--state-file", ""])
             .args(["--venv", &support::venv().display().to_string()])
             .env_remove("GUNICORN_CMD_ARGS")
             .env_remove("FICUS_CMD_ARGS")
@@ -728,4 +735,58 @@ fn sigusr1_reopens_the_access_and_error_logs_after_logrotate_moves_them() {
         read("error.log")
     );
     assert!(!read("error.log.1").contains("Reloaded"));
+}
+
+#[test]
+fn runserver_in_a_startproject_directory_serves_it_with_the_admin_css_from_the_finders() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let made = Command::new(support::venv().join("bin/django-admin"))
+        .args(["startproject", "mysite"])
+        .arg(dir.path())
+        .status()
+        .expect("django-admin");
+    assert!(made.success());
+    let sock = dir.path().join("dev.sock");
+    let bind = format!("unix:{}", sock.display());
+    // Nothing but what `manage.py runserver` is given: the project's directory.
+    let mut server = Started::command(dir.path(), "runserver", &["-b", &bind], &[]);
+    server.environ_at_status(&sock, "/static/admin/css/base.css", 200);
+    assert_eq!(
+        body_status(&sock, "/admin/login/"),
+        Some(200),
+        "{}",
+        server.log()
+    );
+    let log = server.log();
+    assert!(log.contains("(mysite.wsgi:application)"), "{log}");
+    assert!(
+        log.contains("static files are served from the finders"),
+        "{log}"
+    );
+}
+
+/// The status of `GET target` over the unix socket.
+fn body_status(sock: &Path, target: &str) -> Option<u16> {
+    UnixStream::connect(sock).ok()?;
+    let raw = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let answer = exchange_unix(sock, raw.as_bytes());
+    (!answer.is_empty()).then(|| parse_response(&answer, false).0.status)
+}
+
+impl Started {
+    /// Waits until `target` answers `status` over the unix socket.
+    fn environ_at_status(&mut self, sock: &Path, target: &str, status: u16) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while body_status(sock, target) != Some(status) {
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                panic!("server exited early ({exit}):\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{target} never answered {status}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
