@@ -28,6 +28,19 @@ fn exchange_unix(path: &Path, raw: &[u8]) -> Vec<u8> {
     answer
 }
 
+/// `ficus serve` of the edge app with `extra`, which must fail to start: what it said.
+fn refused_start(extra: &[&str]) -> String {
+    let out = Command::new(support::binary())
+        .args(["serve", "edge", "--routes", "/dev/null", "--state-file", ""])
+        .args(["--pythonpath", &support::pyapps().display().to_string()])
+        .args(["--venv", &support::venv().display().to_string()])
+        .args(extra)
+        .output()
+        .expect("run the server");
+    assert!(!out.status.success(), "{extra:?} started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn environ_over_unix(path: &Path, headers: &str) -> serde_json::Value {
     let raw = format!("GET /environ HTTP/1.1\r\n{headers}Connection: close\r\n\r\n");
     let (response, _) = parse_response(&exchange_unix(path, raw.as_bytes()), false);
@@ -113,15 +126,7 @@ fn a_unix_socket_a_live_server_holds_is_refused_and_a_stale_one_replaced() {
     let env = environ_over_unix(&sock, "Host: x\r\n");
     assert_eq!(env["PATH_INFO"], "/environ");
 
-    let second = Command::new(support::binary())
-        .args(["serve", "edge", "--routes", "/dev/null", "--state-file", ""])
-        .args(["--pythonpath", &support::pyapps().display().to_string()])
-        .args(["--venv", &support::venv().display().to_string()])
-        .args(["-b", &bind])
-        .output()
-        .expect("run a second server");
-    assert!(!second.status.success());
-    let stderr = String::from_utf8_lossy(&second.stderr);
+    let stderr = refused_start(&["-b", &bind]);
     assert!(
         stderr.contains(&format!(
             "cannot listen on {bind}: a server is already listening there"
@@ -135,15 +140,7 @@ fn a_unix_socket_a_live_server_holds_is_refused_and_a_stale_one_replaced() {
 
     std::fs::remove_file(&sock).ok();
     std::fs::write(&sock, b"a file, not a socket").expect("write");
-    let refused = Command::new(support::binary())
-        .args(["serve", "edge", "--routes", "/dev/null", "--state-file", ""])
-        .args(["--pythonpath", &support::pyapps().display().to_string()])
-        .args(["--venv", &support::venv().display().to_string()])
-        .args(["-b", &bind])
-        .output()
-        .expect("run a server");
-    assert!(!refused.status.success());
-    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let stderr = refused_start(&["-b", &bind]);
     assert!(
         stderr.contains("the path exists and is not a socket"),
         "{stderr}"
@@ -200,15 +197,7 @@ fn systemd_socket_activation_serves_the_passed_socket_instead_of_the_binds() {
 
 #[test]
 fn a_descriptor_that_is_no_listening_socket_stops_the_start_in_one_sentence() {
-    let out = Command::new(support::binary())
-        .args(["serve", "edge", "--routes", "/dev/null", "--state-file", ""])
-        .args(["--pythonpath", &support::pyapps().display().to_string()])
-        .args(["--venv", &support::venv().display().to_string()])
-        .args(["-b", "fd://57"])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused_start(&["-b", "fd://57"]);
     assert!(
         stderr.contains("fd://57: descriptor 57 is not a listening stream socket"),
         "{stderr}"
@@ -574,18 +563,8 @@ fn a_missing_or_mismatched_certificate_stops_the_start_in_one_sentence() {
     let other = tempfile::tempdir().expect("temp dir");
     write_certificate(other.path());
     let start = |cert: &Path, key: &Path| {
-        let out = Command::new(support::binary())
-            .args(["serve", "edge", "--routes", "/dev/null", "--state-file", ""])
-            .args(["--pythonpath", &support::pyapps().display().to_string()])
-            .args(["--venv", &support::venv().display().to_string()])
-            .args(["-b", "127.0.0.1:0", "--certfile"])
-            .arg(cert)
-            .arg("--keyfile")
-            .arg(key)
-            .output()
-            .expect("run");
-        assert!(!out.status.success());
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        refused_start(&["-b", "127.0.0.1:0", "--certfile", &cert, "--keyfile", &key])
     };
     let missing = dir.path().join("missing.pem");
     let stderr = start(&missing, &dir.path().join("key.pem"));

@@ -327,7 +327,8 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Cli, ParseError> {
     for (var, tokens) in &env_layers {
         from_env.push(layered(&command, var, tokens)?);
     }
-    let pick = |id: &str| -> Option<String> {
+    // The layer that names `id` (the command line, else the later variable first).
+    let naming = |id: &str| {
         std::iter::once(given)
             .chain(
                 from_env
@@ -336,25 +337,18 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Cli, ParseError> {
                     .filter_map(|m| m.subcommand_matches(name)),
             )
             .find(|m| m.value_source(id) == Some(ValueSource::CommandLine))
-            .and_then(|m| m.get_one::<String>(id).cloned())
     };
-    let location = pick("config").or_else(|| {
-        std::path::Path::new(DEFAULT_FILE)
-            .is_file()
-            .then(|| DEFAULT_FILE.to_owned())
-    });
+    let location = naming("config")
+        .and_then(|m| m.get_one::<String>("config").cloned())
+        .or_else(|| {
+            std::path::Path::new(DEFAULT_FILE)
+                .is_file()
+                .then(|| DEFAULT_FILE.to_owned())
+        });
     let mut notes = Vec::new();
     let mut applied = Vec::new();
     if let Some(location) = location {
-        let venv = std::iter::once(given)
-            .chain(
-                from_env
-                    .iter()
-                    .rev()
-                    .filter_map(|m| m.subcommand_matches(name)),
-            )
-            .find(|m| m.value_source("venv") == Some(ValueSource::CommandLine))
-            .and_then(|m| m.get_one::<PathBuf>("venv").cloned());
+        let venv = naming("venv").and_then(|m| m.get_one::<PathBuf>("venv").cloned());
         let settings = read_file(&location, venv)?;
         let mut ignored = Vec::new();
         for (defined, value) in &settings {

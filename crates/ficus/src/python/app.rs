@@ -136,11 +136,9 @@ fn import_error(py: Python<'_>, err: PyErr, cfg: &AppConfig, venv: &str) -> AppE
     }
 }
 
-/// With DEBUG on and `django.contrib.staticfiles` installed, the application wrapped in
-/// staticfiles' `StaticFilesHandler`, as `manage.py runserver` wraps it: STATIC_URL is then
-/// served from the finders (each app's `static/` and STATICFILES_DIRS, no collectstatic needed,
-/// an edit seen at once). None otherwise (or when Django is not configured).
-pub(crate) fn finders_handler(py: Python<'_>, app: &Py<PyAny>) -> Option<Py<PyAny>> {
+/// `django.conf.settings`, when the application imported Django and configured it (never
+/// importing Django itself).
+fn configured_settings(py: Python<'_>) -> Option<Bound<'_, PyAny>> {
     let modules = py.import("sys").ok()?.getattr("modules").ok()?;
     if !modules
         .cast::<PyDict>()
@@ -152,9 +150,16 @@ pub(crate) fn finders_handler(py: Python<'_>, app: &Py<PyAny>) -> Option<Py<PyAn
     }
     let settings = py.import("django.conf").ok()?.getattr("settings").ok()?;
     let configured: bool = settings.getattr("configured").ok()?.extract().ok()?;
-    let debug: bool = configured
-        .then(|| settings.getattr("DEBUG").ok()?.extract().ok())
-        .flatten()?;
+    configured.then_some(settings)
+}
+
+/// With DEBUG on and `django.contrib.staticfiles` installed, the application wrapped in
+/// staticfiles' `StaticFilesHandler`, as `manage.py runserver` wraps it: STATIC_URL is then
+/// served from the finders (each app's `static/` and STATICFILES_DIRS, no collectstatic needed,
+/// an edit seen at once). None otherwise (or when Django is not configured).
+pub(crate) fn finders_handler(py: Python<'_>, app: &Py<PyAny>) -> Option<Py<PyAny>> {
+    let settings = configured_settings(py)?;
+    let debug: bool = settings.getattr("DEBUG").ok()?.extract().ok()?;
     let installed: bool = py
         .import("django.apps")
         .ok()?
@@ -178,20 +183,7 @@ pub(crate) fn finders_handler(py: Python<'_>, app: &Py<PyAny>) -> Option<Py<PyAn
 /// STATIC_URL and STATIC_ROOT, when Django is configured and serves static files from a local
 /// path prefix (not a CDN URL).
 fn django_static(py: Python<'_>) -> Option<StaticConfig> {
-    let modules = py.import("sys").ok()?.getattr("modules").ok()?;
-    let modules = modules.cast::<PyDict>().ok()?;
-    if !modules.contains("django.conf").ok()? {
-        return None;
-    }
-    let settings = py.import("django.conf").ok()?.getattr("settings").ok()?;
-    if !settings
-        .getattr("configured")
-        .ok()?
-        .extract::<bool>()
-        .ok()?
-    {
-        return None;
-    }
+    let settings = configured_settings(py)?;
     let url: String = settings.getattr("STATIC_URL").ok()?.extract().ok()?;
     let root: String = settings
         .getattr("STATIC_ROOT")
@@ -221,15 +213,8 @@ pub(crate) fn close_thread_resources(py: Python<'_>) {
     };
     // A WSGI application that is not Django may still have had django.db imported (by ficus's
     // own look at the project): with no settings there are no connections to close.
-    let configured = || {
-        py.import("django.conf")
-            .and_then(|conf| conf.getattr("settings"))
-            .and_then(|settings| settings.getattr("configured"))
-            .and_then(|configured| configured.extract::<bool>())
-            .unwrap_or(false)
-    };
     if modules.contains("django.db").unwrap_or(false)
-        && configured()
+        && configured_settings(py).is_some()
         && let Err(err) = py
             .import("django.db")
             .and_then(|db| db.getattr("connections"))
