@@ -22,12 +22,12 @@ DB := $(LEGACY)/var/db.sqlite3
 
 export PYO3_PYTHON := $(PYTHON_BIN)
 
-.PHONY: run test test-postgres build venv db check-python routes check browser reload
+.PHONY: run test test-postgres build venv db check-python routes check browser sqlite reload
 
 run: db build
 	$(TARGET_DIR)/release/ficus serve --venv $(VENV) -b $(BIND) --access-logfile -
 
-test: venv browser
+test: venv browser sqlite
 	$(CARGO) build
 	FICUS_TEST_VENV=$(abspath $(VENV)) INSTA_UPDATE=no $(CARGO) test --workspace -- --test-threads 2
 	cd $(LEGACY) && ../$(VENV_PY) manage.py test --noinput
@@ -40,7 +40,7 @@ test-postgres:
 	FICUS_TEST_VENV=$(abspath $(VENV)) $(CARGO) test --test ported_routes --test legacy_parity --test sessions --test files_and_streams -- --test-threads 2
 	cd $(LEGACY) && ../$(VENV_PY) manage.py test --noinput
 
-build: venv
+build: venv sqlite
 	$(CARGO) build --release
 
 # The migration at a glance, and routes.toml checked against the handlers and Django's URLconf.
@@ -54,13 +54,23 @@ check: db build
 reload:
 	$(TARGET_DIR)/release/ficus reload
 
+# Debian packages, installed as root or through sudo (refreshing the lists once if needed).
+APT_INSTALL = sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$sudo apt-get install -y --no-install-recommends $(1) >/dev/null \
+	|| { $$sudo apt-get update >/dev/null && $$sudo apt-get install -y --no-install-recommends $(1) >/dev/null; }
+
 # The dashboard is tested in a real browser: Debian's Chromium, installed once.
 browser:
 	@command -v chromium >/dev/null || { \
 		echo "installing Debian's chromium for the dashboard test"; \
-		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends chromium >/dev/null \
-		|| { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update >/dev/null && \
-		     $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends chromium >/dev/null; }; }
+		$(call APT_INSTALL,chromium); }
+
+# ficus links the system libsqlite3, the one Python's sqlite3 module loads (one SQLite per
+# process), so building needs its development files.
+sqlite:
+	@pkg-config --exists sqlite3 2>/dev/null || { \
+		echo "installing Debian's libsqlite3-dev (ficus links the SQLite Python's sqlite3 loads)"; \
+		$(call APT_INSTALL,libsqlite3-dev pkg-config); }
 
 check-python:
 	@test -n "$(PY_VERSION)" || { echo "ficus: $(PYTHON) was not found; install CPython 3.11 (or set PYTHON=python3.X)"; exit 1; }

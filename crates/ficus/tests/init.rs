@@ -200,6 +200,7 @@ fn a_startproject_site_becomes_a_migration_that_serves_its_ported_route() {
     let said = String::from_utf8_lossy(&init.stdout);
     for file in [
         "Cargo.toml",
+        ".cargo/config.toml",
         "build.rs",
         "src/main.rs",
         "src/handlers/mod.rs",

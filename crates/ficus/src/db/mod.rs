@@ -44,6 +44,10 @@ pub struct DatabaseSettings {
     pub timeout: Option<f64>,
     /// `OPTIONS["sslmode"]` for PostgreSQL.
     pub sslmode: Option<String>,
+    /// The SQLite library version Python's `sqlite3` module runs, when Django's engine is
+    /// SQLite: it must be the library ficus runs too (see [`DbError::TwoSqlites`]).
+    #[serde(default)]
+    pub python_sqlite: Option<String>,
 }
 
 /// Why the shared database cannot be opened.
@@ -57,6 +61,23 @@ pub enum DbError {
     /// A setting that cannot be followed (an in-memory SQLite database, a port that is no number).
     #[error("the database settings are not usable: {0}")]
     BadSettings(String),
+    /// Python's `sqlite3` module and ficus run two different SQLite libraries in one process.
+    /// Each keeps its own table of open files, and POSIX locks are per process, so neither sees
+    /// the other's locks: both could write the file at once, and one can truncate the WAL
+    /// index the other has mapped (the process dies of SIGBUS). SQLite's "How To Corrupt An
+    /// SQLite Database File", section 2.2.1.
+    #[error(
+        "Django's sqlite3 module runs SQLite {python} and ficus runs SQLite {ficus}: two SQLite \
+         libraries in one process do not see each other's locks, so the Rust handlers must not \
+         open Django's SQLite file (build ficus against the libsqlite3 this Python's sqlite3 \
+         module loads)"
+    )]
+    TwoSqlites {
+        /// `sqlite3.sqlite_version` in Python.
+        python: String,
+        /// `sqlite3_libversion()` in ficus.
+        ficus: String,
+    },
     /// sqlx refused the connection options.
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
@@ -90,6 +111,15 @@ impl Database {
             return Err(DbError::BadSettings(
                 "an in-memory SQLite database cannot be shared with Django".into(),
             ));
+        }
+        if let Some(python) = &settings.python_sqlite {
+            let ficus = sqlite_version();
+            if *python != ficus {
+                return Err(DbError::TwoSqlites {
+                    python: python.clone(),
+                    ficus,
+                });
+            }
         }
         let busy = Duration::from_secs_f64(settings.timeout.unwrap_or(5.0).clamp(0.0, 3600.0));
         let options = SqliteConnectOptions::new()
@@ -146,6 +176,14 @@ impl Database {
             Database::Postgres(_) => "postgresql",
         }
     }
+}
+
+/// The version of the SQLite library ficus's connections run (the one it is linked to).
+pub fn sqlite_version() -> String {
+    // SAFETY: sqlite3_libversion returns a pointer to a static NUL-terminated string.
+    unsafe { CStr::from_ptr(ffi::sqlite3_libversion()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The legacy project swaps SQLite's ASCII-only `LOWER()` for Python's `str.lower` (see
@@ -207,5 +245,144 @@ unsafe extern "C" fn unicode_lower(
             lowered.len() as c_int,
             ffi::SQLITE_TRANSIENT(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pyo3::prelude::*;
+
+    fn sqlite_settings(python_sqlite: Option<String>) -> DatabaseSettings {
+        DatabaseSettings {
+            engine: "django.db.backends.sqlite3".into(),
+            name: "db.sqlite3".into(),
+            python_sqlite,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_python_running_another_sqlite_is_refused_before_anything_connects() {
+        let err = Database::open(&sqlite_settings(Some("3.0.1".into())))
+            .expect_err("another SQLite in Python must be refused");
+        assert!(matches!(err, DbError::TwoSqlites { .. }), "{err:?}");
+        let shown = err.to_string();
+        assert!(shown.contains("SQLite 3.0.1"), "{shown}");
+        assert!(shown.contains(&sqlite_version()), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_python_runs_is_accepted() {
+        assert!(Database::open(&sqlite_settings(Some(sqlite_version()))).is_ok());
+    }
+
+    /// The build links the shared libsqlite3 Python's `_sqlite3` loads, not a copy of its own:
+    /// the function `_sqlite3` resolves is the very one ficus calls.
+    #[test]
+    fn python_and_ficus_run_one_sqlite_library() {
+        Python::initialize();
+        let (version, address) = Python::attach(|py| -> PyResult<(String, usize)> {
+            let module = py.import("_sqlite3")?;
+            let file: String = module.getattr("__file__")?.extract()?;
+            let library = py.import("ctypes")?.getattr("CDLL")?.call1((file,))?;
+            let function = library.getattr("sqlite3_libversion")?;
+            let address = py
+                .import("ctypes")?
+                .getattr("cast")?
+                .call1((function, py.import("ctypes")?.getattr("c_void_p")?))?
+                .getattr("value")?
+                .extract()?;
+            Ok((module.getattr("sqlite_version")?.extract()?, address))
+        })
+        .expect("Python's _sqlite3 and ctypes");
+        assert_eq!(version, sqlite_version());
+        assert_eq!(
+            address,
+            ffi::sqlite3_libversion as *const () as usize,
+            "Python's sqlite3 module calls another SQLite library than ficus"
+        );
+    }
+
+    /// What Django's threads and the Rust handlers do in `serve`: write one WAL-mode file from
+    /// both SQLite users of the process at once, connections opening and closing as they go.
+    /// With two SQLite libraries this fails within a second (SQLITE_IOERR_SHORT_READ: one
+    /// truncated the WAL index the other had mapped), or the process dies of SIGBUS.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn python_and_ficus_writing_one_sqlite_file_at_once_lose_no_row() {
+        const ROWS: usize = 1500;
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let name = dir.path().join("db.sqlite3").display().to_string();
+        Python::initialize();
+        let writer = Python::attach(|py| -> PyResult<Py<PyAny>> {
+            let code = c"
+import sqlite3
+
+def connect(name):
+    connection = sqlite3.connect(name, timeout=20, isolation_level=None)
+    connection.execute('PRAGMA journal_mode=WAL')
+    connection.execute('CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, side TEXT)')
+    return connection
+
+def write(name, rows):
+    connection = connect(name)
+    for i in range(rows):
+        connection.execute('BEGIN IMMEDIATE')
+        connection.execute(\"INSERT INTO t (side) VALUES ('python')\")
+        connection.execute('COMMIT')
+        if i % 50 == 49:
+            connection.close()
+            connection = connect(name)
+    connection.close()
+";
+            let module = pyo3::types::PyModule::from_code(py, code, c"writer.py", c"writer")?;
+            module
+                .getattr("connect")?
+                .call1((&name,))?
+                .call_method0("close")?;
+            Ok(module.getattr("write")?.unbind())
+        })
+        .expect("the table, made by Python");
+        let python = {
+            let name = name.clone();
+            std::thread::spawn(move || {
+                Python::attach(|py| writer.bind(py).call1((name, ROWS)).map(drop))
+            })
+        };
+        let settings = DatabaseSettings {
+            timeout: Some(20.0),
+            ..sqlite_settings(Some(sqlite_version()))
+        };
+        let settings = DatabaseSettings { name, ..settings };
+        for _ in 0..ROWS / 50 {
+            let db = Database::open(&settings).expect("settings");
+            for _ in 0..50 {
+                db.query("INSERT INTO t (side) VALUES ('rust')")
+                    .execute()
+                    .await
+                    .expect("a write beside Python's");
+            }
+            if let Database::Sqlite(pool) = &db {
+                pool.close().await;
+            }
+        }
+        python
+            .join()
+            .expect("the Python thread")
+            .expect("Python's writes");
+        let db = Database::open(&settings).expect("settings");
+        let Database::Sqlite(pool) = &db else {
+            unreachable!()
+        };
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(pool)
+            .await
+            .expect("the check");
+        assert_eq!(check, "ok");
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(pool)
+            .await
+            .expect("the count");
+        assert_eq!(rows, 2 * ROWS as i64);
     }
 }

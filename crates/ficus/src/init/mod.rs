@@ -22,6 +22,10 @@ const PYO3: &str = "0.30";
 const SQLX: &str = "0.8";
 /// The `minijinja-embed` the engine's templates are embedded with (the workspace's).
 const MINIJINJA_EMBED: &str = "2";
+/// Cargo's environment for the build: the system libsqlite3, the one Python's sqlite3 module
+/// loads, not sqlx's bundled copy (`db::DbError::TwoSqlites`). The workspace's own
+/// `.cargo/config.toml` says the same (a test holds them together).
+const CARGO_ENV: &str = "LIBSQLITE3_SYS_USE_PKG_CONFIG = \"1\"";
 
 /// Why a migration cannot be started here; each says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -292,6 +296,14 @@ fn files(dir: &Path, found: &Found, project: &str, engine: &str) -> Vec<(&'stati
             ),
         ),
         (
+            ".cargo/config.toml",
+            format!(
+                "# Link the system libsqlite3 (the shared library Python's sqlite3 module loads) instead\n\
+                 # of sqlx's bundled copy: one process, one SQLite, or Django and the Rust handlers\n\
+                 # do not see each other's locks on the database file.\n[env]\n{CARGO_ENV}\n"
+            ),
+        ),
+        (
             "build.rs",
             "//! Bakes libpython's path into the `ficus` binary's rpath, so it runs without\n\
              //! LD_LIBRARY_PATH, and embeds the ported templates (every `.html` below\n\
@@ -408,6 +420,15 @@ mod tests {
                 "init writes what the workspace does not: `{line}`"
             );
         }
+    }
+
+    #[test]
+    fn a_migration_links_sqlite_as_the_engine_does() {
+        let config = include_str!("../../../../.cargo/config.toml");
+        assert!(
+            config.lines().any(|line| line == CARGO_ENV),
+            "init writes what the workspace does not: `{CARGO_ENV}`"
+        );
     }
 
     #[test]

@@ -15,6 +15,15 @@ def default_page(status):
     return status, "text/html", body.encode()
 
 
+def sqlite_version(engine):
+    """The SQLite library Django's connections run, when the engine is SQLite."""
+    if engine != "django.db.backends.sqlite3":
+        return None
+    import sqlite3
+
+    return sqlite3.sqlite_version
+
+
 def facts():
     """Database settings, and what Django's middleware adds around every view, as JSON."""
     from django.conf import settings
@@ -59,6 +68,7 @@ def facts():
             "port": str(db.get("PORT") or ""),
             "timeout": float(options["timeout"]) if "timeout" in options else None,
             "sslmode": options.get("sslmode"),
+            "python_sqlite": sqlite_version(db.get("ENGINE") or ""),
         },
         "allowed_hosts": [str(h) for h in allowed_hosts],
         "use_x_forwarded_host": bool(settings.USE_X_FORWARDED_HOST),
