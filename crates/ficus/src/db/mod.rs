@@ -5,7 +5,8 @@
 //! SQLite runs in WAL mode with a busy timeout, so Django's threads and the Rust handlers can
 //! write to one file; Django's Unicode-aware `LOWER()` is installed on every SQLite connection so
 //! case-insensitive searches match what the legacy views find. It never runs migrations: the
-//! schema is Django's.
+//! schema is Django's. Both sides must run the same SQLite library (the system one Python's
+//! `sqlite3` loads), or their locks do not see each other: `open` refuses a second one.
 
 mod query;
 
