@@ -285,13 +285,15 @@ mod tests {
         Python::initialize();
         let (version, address) = Python::attach(|py| -> PyResult<(String, usize)> {
             let module = py.import("_sqlite3")?;
+            let ctypes = py.import("ctypes")?;
             let file: String = module.getattr("__file__")?.extract()?;
-            let library = py.import("ctypes")?.getattr("CDLL")?.call1((file,))?;
-            let function = library.getattr("sqlite3_libversion")?;
-            let address = py
-                .import("ctypes")?
+            let function = ctypes
+                .getattr("CDLL")?
+                .call1((file,))?
+                .getattr("sqlite3_libversion")?;
+            let address = ctypes
                 .getattr("cast")?
-                .call1((function, py.import("ctypes")?.getattr("c_void_p")?))?
+                .call1((function, ctypes.getattr("c_void_p")?))?
                 .getattr("value")?
                 .extract()?;
             Ok((module.getattr("sqlite_version")?.extract()?, address))
@@ -351,10 +353,10 @@ def write(name, rows):
             })
         };
         let settings = DatabaseSettings {
+            name,
             timeout: Some(20.0),
             ..sqlite_settings(Some(sqlite_version()))
         };
-        let settings = DatabaseSettings { name, ..settings };
         for _ in 0..ROWS / 50 {
             let db = Database::open(&settings).expect("settings");
             for _ in 0..50 {
